@@ -1,0 +1,298 @@
+"""Datasets: scikit-learn's bundled sets and the user's files (CSV, .npz, MNIST IDX); split and scale.
+
+Nothing downloads. The test split is held behind `Splits.test()`, which counts its reads, so a
+run can show that the test data was touched once, by the final evaluation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import BUILTIN_DATASETS
+from .errors import UserError
+
+
+@dataclass
+class Dataset:
+    """Raw features and targets as loaded, before any split or scaling."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray  # class indices 0..k-1 (classification) or float values (regression)
+    task: str  # "classification" | "regression"
+    classes: list = field(default_factory=list)  # original label of each class index
+    image_shape: tuple[int, int] | None = None  # (8, 8) for digits, (28, 28) for MNIST
+    test: tuple[np.ndarray, np.ndarray] | None = None  # a test split the source already fixes
+
+
+# ----------------------------------------------------------------------------- loading
+def _builtin(name: str) -> Dataset:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    if name == "diabetes":
+        return Dataset(name, bunch.data, bunch.target.astype(np.float64), "regression")
+    classes = [str(c) for c in getattr(bunch, "target_names", np.unique(bunch.target))]
+    shape = (8, 8) if name == "digits" else None
+    return Dataset(name, bunch.data, bunch.target.astype(np.int64), "classification", classes, shape)
+
+
+def _encode_labels(y: np.ndarray, task: str, source: str) -> tuple[np.ndarray, str, list]:
+    """Resolve the task and turn class labels into indices 0..k-1 (keeping the original labels)."""
+    numeric = y.dtype.kind in "iubf"
+    if numeric and y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise UserError(f"data: {source} has missing or infinite target values")
+    whole = numeric and (y.dtype.kind != "f" or bool(np.all(y == np.round(y))))
+    if task == "auto":
+        task = "classification" if (not numeric or whole) else "regression"
+    if task == "regression":
+        if not numeric:
+            raise UserError(f"data: {source} targets must be numbers for regression, got {y.dtype}")
+        return y.astype(np.float64), task, []
+    classes, index = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(f"data: {source} has a single class {classes.tolist()!r}; expected at least 2")
+    labels = [str(c.item()) if hasattr(c, "item") else str(c) for c in classes]
+    return index.astype(np.int64), task, labels
+
+
+def _load_csv(path: Path, target: str, task: str) -> Dataset:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"data: cannot read {path} as CSV: {exc}") from None
+    if frame.shape[1] < 2 or frame.shape[0] < 2:
+        raise UserError(f"data: {path} needs a label column and at least one feature column, "
+                        f"and at least 2 rows; got shape {frame.shape}")
+    label = target or frame.columns[0]
+    if label not in frame.columns:
+        raise UserError(f"data: {path} has no column {label!r}; columns are {', '.join(map(str, frame.columns))}")
+    features = frame.drop(columns=[label])
+    for column in features.columns:
+        if features[column].dtype.kind not in "iubf":
+            raise UserError(f"data: {path} column {column!r} is not numeric (dtype {features[column].dtype}); "
+                            "expected numeric features")
+    missing = features.isna().sum()
+    if missing.any():
+        column = missing.idxmax()
+        raise UserError(f"data: {path} column {column!r} has {missing[column]} missing values; expected none")
+    y, task, classes = _encode_labels(frame[label].to_numpy(), task, str(path))
+    return Dataset(path.stem, features.to_numpy(dtype=np.float64), y, task, classes)
+
+
+def _load_npz(path: Path, task: str) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"data: cannot read {path} as .npz: {exc}") from None
+    if {"X", "y"} <= arrays.keys():
+        X, y, test = arrays["X"], arrays["y"], None
+    elif {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        X, y, test = arrays["x_train"], arrays["y_train"], (arrays["x_test"], arrays["y_test"])
+    else:
+        raise UserError(f"data: {path} must hold arrays X and y, or x_train, y_train, x_test, y_test; "
+                        f"it holds {', '.join(arrays) or 'nothing'}")
+    return _from_arrays(path.stem, X, y, test, task, str(path))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """One MNIST IDX file (optionally gzipped): unsigned bytes with a big-endian shape header."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise UserError(f"data: cannot read {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"data: {path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise UserError(f"data: {path} is truncated: header says {shape}, found {body.size} bytes of data")
+    return body.reshape(shape)
+
+
+def _find_idx(folder: Path, prefix: str, kind: str) -> Path:
+    matches = sorted(folder.glob(f"{prefix}-{kind}*"))
+    if not matches:
+        raise UserError(f"data: {folder} has no {prefix}-{kind}-idx*-ubyte[.gz] file; expected the four MNIST "
+                        "files (train-images, train-labels, t10k-images, t10k-labels)")
+    return matches[0]
+
+
+def _load_mnist_folder(folder: Path, task: str) -> Dataset:
+    X = _read_idx(_find_idx(folder, "train", "images"))
+    y = _read_idx(_find_idx(folder, "train", "labels"))
+    X_test = _read_idx(_find_idx(folder, "t10k", "images"))
+    y_test = _read_idx(_find_idx(folder, "t10k", "labels"))
+    return _from_arrays(folder.name, X, y, (X_test, y_test), task, str(folder))
+
+
+def _from_arrays(name: str, X, y, test, task: str, source: str) -> Dataset:
+    """A Dataset from arrays: images (n, h, w) are flattened; labels encoded; a given test split kept."""
+    X, y = np.asarray(X), np.asarray(y).reshape(-1)
+    image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
+    X = X.reshape(len(X), -1) if X.ndim >= 2 else X
+    if X.ndim != 2 or X.dtype.kind not in "iubf":
+        raise UserError(f"data: {source} features must be a numeric 2-D array (or 3-D images), "
+                        f"got shape {X.shape}, dtype {X.dtype}")
+    if len(X) != len(y) or len(X) < 2:
+        raise UserError(f"data: {source} has {len(X)} rows of features but {len(y)} targets")
+    if test is not None:
+        X_test, y_test = np.asarray(test[0]), np.asarray(test[1]).reshape(-1)
+        X_test = X_test.reshape(len(X_test), -1)
+        if X_test.shape[1] != X.shape[1] or len(X_test) != len(y_test):
+            raise UserError(f"data: {source} test split has shape {X_test.shape} with {len(y_test)} targets; "
+                            f"expected {X.shape[1]} features and one target per row")
+        y_all, task, classes = _encode_labels(np.concatenate([y, y_test]), task, source)
+        y, test = y_all[: len(y)], (X_test, y_all[len(y):])
+    else:
+        y, task, classes = _encode_labels(y, task, source)
+    return Dataset(name, X, y, task, classes, image_shape, test)
+
+
+def load_dataset(spec: str, target: str = "", task: str = "auto") -> Dataset:
+    """Load a built-in set by name, or a .csv, .npz or MNIST IDX folder by path."""
+    if spec in BUILTIN_DATASETS:
+        dataset = _builtin(spec)
+        if task not in ("auto", dataset.task):
+            raise UserError(f"data: {spec} is a {dataset.task} dataset, but data.task = {task!r}")
+        return dataset
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"data: dataset {spec!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) "
+                        "nor an existing file or folder")
+    if path.is_dir():
+        return _load_mnist_folder(path, task)
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path, target, task)
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path, task)
+    raise UserError(f"data: {path} has an unknown type; expected a .csv, a .npz or a folder of MNIST IDX files")
+
+
+# ----------------------------------------------------------------------------- scaling
+@dataclass
+class Affine:
+    """Feature scaling as `x * mul + add`: MinMaxScaler and StandardScaler both reduce to it."""
+
+    mul: np.ndarray
+    add: np.ndarray
+
+    @classmethod
+    def fit(cls, kind: str, X: np.ndarray) -> Affine:
+        """Fit the named scaler (minmax, standard, none) on training rows with scikit-learn."""
+        from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+        n = X.shape[1]
+        if kind == "none":
+            return cls(np.ones(n), np.zeros(n))
+        if kind == "minmax":
+            scaler = MinMaxScaler().fit(X)
+            return cls(scaler.scale_.copy(), scaler.min_.copy())
+        scaler = StandardScaler().fit(X)
+        return cls(1.0 / scaler.scale_, -scaler.mean_ / scaler.scale_)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Scaled float32 rows."""
+        out = np.asarray(X, dtype=np.float64) * self.mul
+        out += self.add
+        return out.astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mul": self.mul.tolist(), "add": self.add.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Affine:
+        return cls(np.asarray(d["mul"], dtype=np.float64), np.asarray(d["add"], dtype=np.float64))
+
+
+@dataclass
+class TargetScale:
+    """Regression targets are standardised for training (fit on training rows) and mapped back for output."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> TargetScale:
+        std = float(np.std(y))
+        return cls(float(np.mean(y)), std if std > 0 else 1.0)
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        return ((np.asarray(y, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def invert(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, dtype=np.float64) * self.std + self.mean
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """A short hash of arrays' shapes, dtypes and bytes: identifies the data a trial saw."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype}".encode())
+        digest.update(a.data)
+    return digest.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- splitting
+@dataclass
+class Splits:
+    """Train / validation rows, and the test rows behind `test()`, which counts every read."""
+
+    dataset: Dataset
+    train_index: np.ndarray | None
+    val_index: np.ndarray | None
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    _X_test: np.ndarray
+    _y_test: np.ndarray
+    test_reads: int = 0
+
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out test rows (raw). Each call is counted in `test_reads`."""
+        self.test_reads += 1
+        return self._X_test, self._y_test
+
+    @property
+    def n_test(self) -> int:
+        return len(self._y_test)
+
+
+def split(dataset: Dataset, test_size: float, val_size: float, seed: int) -> Splits:
+    """Stratified (for classification) train / validation / test split with scikit-learn.
+
+    `val_size` is a share of what is left after the test split. A dataset with its own
+    test split (.npz x_test, MNIST t10k) keeps it and only splits off validation rows.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = dataset.y
+    stratify = dataset.task == "classification"
+    index = np.arange(len(y))
+    try:
+        if dataset.test is None:
+            rest, test_idx = train_test_split(index, test_size=test_size, random_state=seed,
+                                              stratify=y if stratify else None)
+            X_test, y_test = dataset.X[test_idx], y[test_idx]
+        else:
+            rest, (X_test, y_test) = index, dataset.test
+        train_idx, val_idx = train_test_split(rest, test_size=val_size, random_state=seed,
+                                              stratify=y[rest] if stratify else None)
+    except ValueError as exc:
+        raise UserError(f"data: cannot split {dataset.name} ({len(y)} rows) with test_size={test_size}, "
+                        f"val_size={val_size}: {exc}") from None
+    return Splits(dataset, train_idx, val_idx, dataset.X[train_idx], y[train_idx], dataset.X[val_idx],
+                  y[val_idx], X_test, y_test)

@@ -1,0 +1,246 @@
+"""Run an experiment: data -> trial specs -> parallel trials -> store -> selection -> refit -> test once.
+
+Trials go to joblib (local processes) and stream back as they finish; the parent appends each
+to the store at once. Running the same experiment again resumes: stored trials are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from framework import TrainingDiverged
+
+from .config import Experiment, load_experiment
+from .datasets import Affine, Splits, TargetScale, fingerprint, load_dataset, split
+from .errors import UserError
+from .select import leaderboard, parameter_count, select_best
+from .space import trial_specs
+from .store import CONFIG_FILE, ExperimentStore, FolderLock, move_aside
+from .trial import TrialData, build_model, run_trial, score_key
+
+HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+# One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
+# results must not depend on n_jobs. Parallelism comes from running trials side by side.
+TRIAL_BLAS_THREADS = 1
+METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy"]
+
+
+def _without_accuracy(columns: list[str], task: str) -> list[str]:
+    return columns if task == "classification" else [c for c in columns if "accuracy" not in c]
+
+
+def runs_columns(params: list[str], task: str) -> list[str]:
+    """runs.csv's columns: identity, searched params, outcome, metrics, time."""
+    return ["trial_id", "config_id", "repeat", "seed", *params, "status", "error", "epochs", "final_epoch",
+            *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
+
+
+def history_columns(task: str) -> list[str]:
+    return _without_accuracy(HISTORY_COLUMNS, task)
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs that is computed before any file is written."""
+
+    experiment: Experiment
+    folder: Path
+    splits: Splits
+    data: TrialData
+    specs: list[dict]
+    params: list[str]
+    replace: bool  # --force over a different stored config: move the old outputs aside first
+
+
+@dataclass
+class RunResult:
+    """What a finished run returns to the CLI."""
+
+    folder: Path
+    leaderboard: pd.DataFrame
+    best: dict
+    n_trials: int
+    n_run: int
+    wall_seconds: float
+    fit_seconds: float
+    n_workers: int
+    splits: Splits
+
+
+def prepare(experiment: Experiment, out: str | Path | None = None, force: bool = False) -> Prepared:
+    """Check the folder and load the data, writing nothing; raises UserError on bad input."""
+    folder = Path(out) if out else Path("results") / experiment.name
+    stored_config = folder / CONFIG_FILE
+    replace = False
+    if stored_config.exists():
+        try:
+            changed = _differences(load_experiment(stored_config).comparable(), experiment.comparable())
+        except UserError as exc:
+            changed = [f"unreadable {CONFIG_FILE}: {exc}"]
+        replace = bool(changed)
+        if changed and not force:
+            raise UserError(f"{folder} holds an experiment with a different config ({'; '.join(changed[:3])}); "
+                            "use --force to replace it (old results are moved aside) or choose another --out")
+    d = experiment.data
+    dataset = load_dataset(d["dataset"], d["target"], d["task"])
+    splits = split(dataset, d["test_size"], d["val_size"], experiment.seed)
+    data, _, _ = TrialData.from_splits(splits, d["scale"])
+    specs = trial_specs(experiment, fingerprint(data.X_train, data.y_train, data.X_val, data.y_val))
+    params = sorted(experiment.space)
+    return Prepared(experiment, folder, splits, data, specs, params, replace)
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, as 'key: old -> new'."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and key != "space":
+            changes += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes
+
+
+def _worker_count(n_jobs: int, n_tasks: int) -> int:
+    import joblib
+
+    return max(1, min(joblib.effective_n_jobs(n_jobs), n_tasks))
+
+
+def _dispatch(specs: list[dict], data: TrialData, n_jobs: int, scratch: Path) -> Iterator[dict]:
+    """Run trials with joblib, yielding records in the order they finish."""
+    import joblib
+
+    workers = _worker_count(n_jobs, len(specs))
+    if workers == 1:
+        yield from (run_trial(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
+        return
+    shared = data.share(scratch)  # workers map the arrays instead of receiving copies per trial
+    parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky")
+    yield from parallel(joblib.delayed(run_trial)(spec, shared, TRIAL_BLAS_THREADS) for spec in specs)
+
+
+def _run_row(spec: dict, record: dict) -> dict:
+    return {**{k: spec[k] for k in ("trial_id", "config_id", "repeat", "seed")}, **spec["params"], **record}
+
+
+def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
+                   force: bool = False, on_trial: Callable[[dict, int, int], None] | None = None,
+                   prepared: Prepared | None = None) -> RunResult:
+    """Run (or resume) the experiment into its folder and return the selection and test score.
+
+    `on_trial(record, done, total)` is called in the parent after each trial is stored.
+    """
+    start = time.perf_counter()
+    prep = prepared or prepare(experiment, out, force)
+    folder, specs, task = prep.folder, prep.specs, prep.data.task
+    n_jobs = experiment.search["n_jobs"] if n_jobs is None else n_jobs
+    with FolderLock(folder):
+        if prep.replace:
+            move_aside(folder)
+        if not (folder / CONFIG_FILE).exists():
+            (folder / CONFIG_FILE).write_text(experiment.to_toml(), encoding="utf-8")
+        store = ExperimentStore(folder, runs_columns(prep.params, task), history_columns(task))
+        stored = store.open()
+        pending = [spec for spec in specs if spec["trial_id"] not in stored]
+        by_id = {spec["trial_id"]: spec for spec in specs}
+        done = len(specs) - len(pending)
+        workers = _worker_count(n_jobs, len(pending)) if pending else 0
+        fit_seconds = 0.0
+        with tempfile.TemporaryDirectory(prefix="tuning-data-") as scratch:
+            for record in _dispatch(pending, prep.data, n_jobs, Path(scratch)):
+                spec = by_id[record["trial_id"]]
+                history = [{"trial_id": spec["trial_id"], **row} for row in record.pop("history")]
+                store.append(_run_row(spec, record), history)
+                fit_seconds += record["fit_seconds"]
+                done += 1
+                if on_trial:
+                    on_trial(record, done, len(specs))
+        store.sort([spec["trial_id"] for spec in specs])
+        runs = pd.read_csv(store.runs_path)
+        board = leaderboard(runs, prep.params, task)
+        best = finalize(prep, runs, board)
+    return RunResult(folder, board, best, len(specs), len(pending), time.perf_counter() - start, fit_seconds,
+                     workers, prep.splits)
+
+
+def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
+    """Refit the selected configuration on train+val, test it once, write model.npz and best.json."""
+    experiment, splits, task = prep.experiment, prep.splits, prep.data.task
+    first_spec = {}
+    for spec in prep.specs:
+        first_spec.setdefault(spec["config_id"], spec)
+    n_features, n_outputs = prep.data.n_features, prep.data.n_outputs
+    rule = experiment.search["select"]
+    chosen = select_best(board, task, rule,
+                         complexity=lambda row: parameter_count(first_spec[row["config_id"]]["train"],
+                                                                n_features, n_outputs))
+    spec = first_spec[int(chosen["config_id"])]
+    train = dict(spec["train"])
+    if train["early_stopping"]:
+        # Early stopping chose an epoch count on validation data; the refit (no validation) uses it.
+        trials = runs[(runs["config_id"] == chosen["config_id"]) & (runs["status"] == "ok")]
+        key = score_key(task)
+        best_trial = trials.sort_values(key, ascending=key != "val_accuracy", kind="mergesort").iloc[0]
+        train["epochs"] = int(best_trial["final_epoch"])
+
+    X = np.concatenate([splits.X_train, splits.X_val])
+    y = np.concatenate([splits.y_train, splits.y_val])
+    affine = Affine.fit(experiment.data["scale"], X)
+    target_scale = TargetScale.fit(y) if task == "regression" else None
+    y_fit = target_scale.apply(y) if target_scale else y
+    seed = int(np.random.SeedSequence([experiment.seed, 2**31]).generate_state(1)[0])
+    model = build_model(train, n_features, n_outputs, task, seed)
+    try:
+        model.fit(affine.apply(X), y_fit, epochs=train["epochs"], batch_size=train["batch_size"])
+    except TrainingDiverged as exc:
+        raise RuntimeError(f"the final refit of the chosen configuration diverged: {exc}") from exc
+
+    X_test, y_test = splits.test()  # the only read of the test split
+    y_test_fit = target_scale.apply(y_test) if target_scale else y_test
+    scores = model.evaluate(affine.apply(X_test), y_test_fit)
+    model.metadata = {
+        "task": task,
+        "dataset": splits.dataset.name,
+        "classes": splits.dataset.classes,
+        "image_shape": list(splits.dataset.image_shape) if splits.dataset.image_shape else None,
+        "feature_range": [float(np.min(X)), float(np.max(X))],
+        "scale": affine.to_dict(),
+        "target_scale": vars(target_scale) if target_scale else None,
+        "params": spec["params"],
+    }
+    model.save(prep.folder / "model.npz")
+
+    key = score_key(task)
+    best = {
+        "params": spec["params"],
+        "config_id": int(chosen["config_id"]),
+        "select": rule,
+        key: float(chosen["mean"]),
+        f"{key}_std": float(chosen["std"]),
+        "n_repeats": int(chosen["n_ok"]),
+        "val_loss": float(chosen["val_loss"]),
+        "epochs": train["epochs"],
+        "refit_rows": len(X),
+        **{f"test_{k}": float(v) for k, v in scores.items()},
+        "test_rows": len(y_test),
+        "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
+        "train": train,
+        "model": "model.npz",
+    }
+    if target_scale:
+        pred = target_scale.invert(model.predict(affine.apply(X_test))[:, 0])
+        best["test_rmse"] = float(np.sqrt(np.mean((pred - y_test) ** 2)))
+    path = prep.folder / "best.json"
+    path.with_suffix(".tmp").write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
+    path.with_suffix(".tmp").replace(path)
+    return best

@@ -1,0 +1,83 @@
+"""Search spaces -> trial specs, each with a stable id and a seed derived from it.
+
+A trial is (params, repeat). Its id hashes the full training settings, the repeat and the
+data fingerprint; its seed comes from the experiment seed and that id through
+`numpy.random.SeedSequence`, so no result depends on n_jobs or on the order trials finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from .config import INTEGER_TRAIN_KEYS, Experiment
+
+
+class _LogUniformInt:
+    """Integers drawn log-uniformly from [low, high] (scipy's `rvs` interface for ParameterSampler)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        from scipy.stats import loguniform
+
+        self._dist = loguniform(low, high + 1)
+        self.high = high
+
+    def rvs(self, random_state=None) -> int:
+        return min(int(self._dist.rvs(random_state=random_state)), self.high)
+
+
+def _distribution(key: str, spec: dict):
+    """A scipy distribution for a `{low, high, log}` range (integers for integer settings)."""
+    from scipy.stats import loguniform, randint, uniform
+
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    if f"train.{key}" in INTEGER_TRAIN_KEYS:
+        return _LogUniformInt(low, high) if log else randint(low, high + 1)
+    return loguniform(low, high) if log else uniform(low, high - low)
+
+
+def _plain(value):
+    """numpy scalars from scipy draws -> Python numbers, so params serialise the same everywhere."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def candidates(experiment: Experiment) -> list[dict]:
+    """The parameter sets to try, in a fixed order: the grid, or `n_trials` random draws."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    space = experiment.space
+    if not space:
+        return [{}]
+    if experiment.search["strategy"] == "random":
+        distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in space.items()}
+        # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
+        state = np.random.RandomState(np.random.SeedSequence([experiment.seed, 1]).generate_state(1)[0])
+        draws = ParameterSampler(distributions, n_iter=experiment.search["n_trials"], random_state=state)
+        return [{k: _plain(v) for k, v in sorted(params.items())} for params in draws]
+    return [dict(sorted(params.items())) for params in ParameterGrid(space)]
+
+
+def trial_id(train: dict, repeat: int, data_fingerprint: str) -> str:
+    """A short stable hash of what determines a trial's result (besides the experiment seed)."""
+    text = json.dumps({"train": train, "repeat": repeat, "data": data_fingerprint}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def trial_seed(experiment_seed: int, identity: str) -> int:
+    """A 32-bit seed from the experiment seed and the trial id (independent of dispatch order)."""
+    words = [int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)]
+    return int(np.random.SeedSequence([experiment_seed, *words]).generate_state(1)[0])
+
+
+def trial_specs(experiment: Experiment, data_fingerprint: str) -> list[dict]:
+    """Every trial of the experiment: candidates x repeats, in canonical order."""
+    specs = []
+    for config_id, params in enumerate(candidates(experiment)):
+        train = {**experiment.train, **params}
+        for repeat in range(experiment.search["repeats"]):
+            identity = trial_id(train, repeat, data_fingerprint)
+            specs.append({"trial_id": identity, "config_id": config_id, "repeat": repeat,
+                          "seed": trial_seed(experiment.seed, identity), "params": params, "train": train})
+    return specs

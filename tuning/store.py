@@ -1,0 +1,164 @@
+"""The experiment folder: runs.csv and history.csv appended and flushed per trial, resume, lock.
+
+Only the parent process writes. A trial's epoch rows go to history.csv before its row goes
+to runs.csv, so a trial counts as stored once its runs.csv row is there; on open, a torn last
+line (from a kill mid-write) is cut and epoch rows of trials without a runs row are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import math
+import os
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import UserError
+
+RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
+# What a run writes besides the CSVs; moved aside together when --force replaces an experiment.
+OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, "best.json", "model.npz", "report.md", "plots")
+
+
+def _cell(value) -> str:
+    """CSV text for a value: floats at full precision (repr), NaN and None as empty cells."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _csv_line(values: Iterable) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Drop a last line that has no newline: the remains of a write interrupted by a kill."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _write_atomic(path: Path, header: list[str], rows: Iterable[list]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(_csv_line(header))
+        f.writelines(_csv_line(row) for row in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class FolderLock:
+    """An exclusive `flock` on `<folder>/.lock`, released by the kernel if the process dies."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+        self._file = None
+
+    def __enter__(self) -> FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise UserError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
+                            "or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # The file stays: unlinking it would let a waiter lock a stale inode while another locks a new one.
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+class ExperimentStore:
+    """Appends trial records to runs.csv / history.csv in `folder`, and knows which trials are stored."""
+
+    def __init__(self, folder: Path, runs_columns: list[str], history_columns: list[str]) -> None:
+        self.folder = Path(folder)
+        self.runs_path = self.folder / RUNS_FILE
+        self.history_path = self.folder / HISTORY_FILE
+        self.runs_columns, self.history_columns = runs_columns, history_columns
+        self.stored_ids: set[str] = set()
+
+    def open(self) -> set[str]:
+        """Create or repair the CSVs; return the ids of the trials already stored."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path, columns in ((self.runs_path, self.runs_columns), (self.history_path, self.history_columns)):
+            _cut_torn_line(path)
+            if not path.exists() or path.stat().st_size == 0:
+                _write_atomic(path, columns, [])
+                continue
+            header, _ = _read_rows(path)
+            if header != columns:
+                raise UserError(f"{path} has columns {header}, expected {columns}: it belongs to another "
+                                "experiment; use --force to replace it or choose another --out")
+        _, runs = _read_rows(self.runs_path)
+        self.stored_ids = {row[0] for row in runs}
+        _, history = _read_rows(self.history_path)
+        orphans = [row for row in history if row[0] not in self.stored_ids]
+        if orphans:  # epochs of a trial killed before its runs row was written: it will run again
+            _write_atomic(self.history_path, self.history_columns,
+                          [row for row in history if row[0] in self.stored_ids])
+        return set(self.stored_ids)
+
+    def append(self, run_row: dict, history_rows: list[dict]) -> None:
+        """Store one finished trial: its epoch rows, then its runs row, each flushed to disk."""
+        if run_row["trial_id"] in self.stored_ids:
+            raise RuntimeError(f"trial {run_row['trial_id']} is already stored")
+        for path, lines in (
+            (self.history_path, [_csv_line(r.get(c) for c in self.history_columns) for r in history_rows]),
+            (self.runs_path, [_csv_line(run_row.get(c) for c in self.runs_columns)]),
+        ):
+            with open(path, "a", encoding="utf-8", newline="") as f:
+                f.writelines(lines)
+                f.flush()
+                os.fsync(f.fileno())
+        self.stored_ids.add(run_row["trial_id"])
+
+    def sort(self, order: list[str]) -> None:
+        """Rewrite both CSVs in the canonical trial order (grid order), so that runs with any n_jobs match."""
+        rank = {trial_id: i for i, trial_id in enumerate(order)}
+        for path, columns, key in (
+            (self.runs_path, self.runs_columns, lambda row: rank.get(row[0], len(rank))),
+            (self.history_path, self.history_columns, lambda row: (rank.get(row[0], len(rank)), int(row[1]))),
+        ):
+            _, rows = _read_rows(path)
+            _write_atomic(path, columns, sorted(rows, key=key))
+
+
+def move_aside(folder: Path) -> Path | None:
+    """Move a previous experiment's outputs into `<folder>/replaced-<time>/` (for --force); nothing is deleted."""
+    present = [folder / name for name in OUTPUTS if (folder / name).exists()]
+    if not present:
+        return None
+    backup = folder / f"replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+    backup.mkdir()
+    for path in present:
+        path.rename(backup / path.name)
+    return backup
