@@ -109,7 +109,7 @@ class EarlyStopping(Callback):
                 self._best_weights = self.model.get_weights()
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:  # as Keras: `patience` epochs without improvement
                 self.stopped_epoch = epoch
                 self.model.stop_training = True
 

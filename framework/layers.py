@@ -56,6 +56,7 @@ class Dense(Layer):
             raise ValueError(f"Dense: unknown init {init!r}; expected one of {', '.join(INITIALIZERS)}")
         self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
         self._x: np.ndarray | None = None
+        self._ones: np.ndarray | None = None  # for the bias gradient, see backward
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         self.params = {
@@ -75,8 +76,17 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        grad_b = self.grads["b"]
         np.matmul(self._x.T, grad, out=self.grads["W"])
-        np.sum(grad, axis=0, out=self.grads["b"])
+        # The bias gradient, the column sums of grad, as ones @ grad: one BLAS call, a few times
+        # cheaper than np.sum(axis=0) on small batches.
+        n, ones = len(grad), self._ones
+        if ones is None or len(ones) < n or ones.dtype != grad.dtype:
+            ones = self._ones = np.ones(n, dtype=grad.dtype)
+        if grad.dtype == grad_b.dtype:
+            np.dot(ones if len(ones) == n else ones[:n], grad, out=grad_b)
+        else:  # np.dot cannot cast into out
+            np.sum(grad, axis=0, out=grad_b)
         # The first layer's input gradient is never used; skipping it saves a matmul.
         return grad @ self.params["W"].T if need_input_grad else None
 

@@ -78,17 +78,34 @@ def _one_hot_like(output: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Softmax followed by cross-entropy, fused on logits: stable and with gradient (p - y) / n."""
+    """Softmax followed by cross-entropy, fused on logits: stable and with gradient (p - y) / n.
+
+    It runs once per batch on small arrays, where numpy's per-call overhead outweighs the
+    arithmetic; hence ufunc methods instead of np.max / np.sum, row sums as a product with a
+    ones column, and label entries addressed by flat indices (cached row offsets + label).
+    """
+
+    def __init__(self) -> None:
+        self._offsets = np.zeros(0, dtype=np.intp)  # row * n_classes, for flat indices
+        self._ones: np.ndarray | None = None  # (n_classes, 1)
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
-        shifted = output - output.max(axis=1, keepdims=True)
+        n, k = output.shape
+        # C order, whatever the layout of output: backward indexes the flattened gradient in place
+        shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
         exp = np.exp(shifted)
-        sums = exp.sum(axis=1, keepdims=True)
+        ones = self._ones
+        if ones is None or len(ones) != k or ones.dtype != exp.dtype:
+            ones = self._ones = np.ones((k, 1), dtype=exp.dtype)
+        sums = exp @ ones
         log_sum = np.log(sums)
-        n = len(output)
         if y.ndim == 1:
-            picked = shifted[np.arange(n), y]
-            loss = float(np.sum(log_sum[:, 0] - picked)) / n
+            offsets = self._offsets
+            if len(offsets) < n or (n > 1 and offsets[1] != k):
+                offsets = self._offsets = np.arange(n, dtype=np.intp) * k
+            self._labels = (offsets if len(offsets) == n else offsets[:n]) + y
+            picked = shifted.reshape(-1)[self._labels]
+            loss = float(np.add.reduce(log_sum[:, 0] - picked)) / n
         else:
             loss = float(np.sum(y * (log_sum - shifted))) / n
         exp /= sums
@@ -98,12 +115,11 @@ class SoftmaxCrossEntropy(Loss):
     def backward(self) -> np.ndarray:
         # Turns the cached probabilities into the gradient in place: no allocation per batch.
         grad, y = self._p, self._y
-        n = len(grad)
         if y.ndim == 1:
-            grad[np.arange(n), y] -= 1
+            grad.reshape(-1)[self._labels] -= 1  # a view: grad is C-ordered (see forward)
         else:
             grad -= y
-        grad /= n
+        grad /= len(grad)
         return grad
 
     def output_transform(self, output: np.ndarray) -> np.ndarray:

@@ -21,7 +21,9 @@ def true_classes(y: np.ndarray) -> np.ndarray:
 
 def correct_count(output: np.ndarray, labels: np.ndarray) -> int:
     """How many rows of `output` predict their integer label."""
-    return int(np.count_nonzero(predicted_classes(output) == labels))
+    # fit calls this every batch: the usual multi-class case skips predicted_classes' call
+    predicted = output.argmax(axis=1) if output.ndim == 2 and output.shape[1] > 1 else predicted_classes(output)
+    return int(np.count_nonzero(predicted == labels))
 
 
 def accuracy(output: np.ndarray, y: np.ndarray) -> float:

@@ -33,6 +33,29 @@ def _check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def _share_storage(layers: list[Layer], dtype: np.dtype) -> None:
+    """Move every layer's parameters into one flat buffer, end to end, and their gradients into another.
+
+    The arrays keep their shapes, values and dict keys (they become views), so layers see no
+    difference, while the optimizer, finding one contiguous span, updates all of them with a few
+    whole-buffer operations instead of a few per array. Only done when every layer with weights
+    is a Dense: a custom layer might keep its own references to its arrays.
+    """
+    trainable = [layer for layer in layers if layer.params]
+    if not all(isinstance(layer, Dense) for layer in trainable):
+        return
+    for attr in ("params", "grads"):
+        dicts = [getattr(layer, attr) for layer in trainable]
+        flat = np.empty(sum(a.size for d in dicts for a in d.values()), dtype=dtype)
+        offset = 0
+        for d in dicts:
+            for key, array in d.items():
+                view = flat[offset:offset + array.size].reshape(array.shape)
+                view[...] = array
+                d[key] = view
+                offset += array.size
+
+
 class Model:
     """A feed-forward network: `Model([Dense(64, 32), ReLU(), Dense(32, 10)], seed=0)`.
 
@@ -66,6 +89,7 @@ class Model:
         *layer_seeds, self._fit_seeds = seeds.spawn(len(layers) + 1)
         for layer, layer_seed in zip(layers, layer_seeds):
             layer.build(np.random.default_rng(layer_seed), self.dtype)
+        _share_storage(layers, self.dtype)
         self.n_in, self.n_out = dense[0].n_in, dense[-1].n_out
         # Layers up to the first one with weights need no input gradient: backward stops there.
         self._first_trainable = next(i for i, layer in enumerate(layers) if layer.params)
@@ -142,11 +166,12 @@ class Model:
         """One forward, backward and optimizer step on a batch; returns the batch loss."""
         self._require_compiled("train_on_batch")
         x, y = self._check_Xy(x, y)
-        loss = self.loss.forward(self.forward(x, training=True), y)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"train_on_batch: loss is {loss}; weights left unchanged", 0, 0, loss)
-        self.backward(self.loss.backward())
-        self.optimizer.step()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss is caught below
+            loss = self.loss.forward(self.forward(x, training=True), y)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"train_on_batch: loss is {loss}; weights left unchanged", 0, 0, loss)
+            self.backward(self.loss.backward())
+            self.optimizer.step()
         return loss
 
     # ------------------------------------------------------------------ training
@@ -190,8 +215,10 @@ class Model:
         for epoch in range(epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
-            logs = self._train_epoch(X, y, labels, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
-                                     callbacks)
+            # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                logs = self._train_epoch(X, y, labels, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
+                                         callbacks)
             if logs is None:  # diverged and a callback asked to stop quietly
                 history.diverged_epoch = epoch
                 break
@@ -212,14 +239,23 @@ class Model:
         order = shuffle_rng.permutation(n) if shuffle_rng is not None else None
         snapshot = self.get_weights()
         loss_fn, optimizer = self.loss, self.optimizer
+        # Integer labels (n,) are their own classes: count hits against yb instead of gathering twice.
+        labels_are_y = labels is not None and y.ndim == 1 and labels.dtype == y.dtype
+        # self.forward / self.backward, unrolled over bound methods looked up once per epoch rather than per batch
+        forwards = [layer.forward for layer in self.layers]
+        first = self._first_trainable
+        backwards = [(layer.backward, i > first) for i, layer in enumerate(self.layers) if i >= first][::-1]
         total_loss, correct = 0.0, 0
         for batch, start in enumerate(range(0, n, batch_size)):
             if order is None:  # slices are views: no copy
                 rows = slice(start, start + batch_size)
-            else:
+                xb, yb = X[rows], y[rows]
+            else:  # take: the same gather as X[rows], with less overhead per call
                 rows = order[start:start + batch_size]
-            xb, yb = X[rows], y[rows]
-            output = self.forward(xb, training=True)
+                xb, yb = X.take(rows, axis=0), y.take(rows, axis=0)
+            output = xb
+            for forward in forwards:
+                output = forward(output, True)
             loss = loss_fn.forward(output, yb)
             if not math.isfinite(loss):
                 self.set_weights(snapshot)
@@ -230,10 +266,22 @@ class Model:
                     f"fit: loss became {loss} at epoch {epoch + 1} of {epochs}, batch {batch + 1}; "
                     f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
             if labels is not None:
-                correct += correct_count(output, labels[rows])
-            self.backward(loss_fn.backward())
+                correct += correct_count(output, yb if labels_are_y else labels[rows])
+            grad = loss_fn.backward()
+            for backward, need_input_grad in backwards:
+                grad = backward(grad, need_input_grad)
             optimizer.step()
             total_loss += loss * len(xb)
+        if not all(np.isfinite(p).all() for p in self._params):
+            # The epoch's last step overflowed the weights although its loss was finite: without this
+            # check fit would return (or the next epoch would snapshot) an inf/NaN model.
+            self.set_weights(snapshot)
+            if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
+                return None
+            where = f"end of epoch {epoch}" if epoch else "initial weights"
+            raise TrainingDiverged(
+                f"fit: weights became non-finite at epoch {epoch + 1} of {epochs}, batch {batch + 1}; "
+                f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
         logs = {"loss": total_loss / n}
         if labels is not None:
             logs["accuracy"] = correct / n

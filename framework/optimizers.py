@@ -20,8 +20,45 @@ def _check(owner: str, **values) -> None:
             raise ValueError(f"{owner}: {name} must be a number {bound}, got {value!r}")
 
 
+def _span(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D array that `arrays` tile end to end, when they are consecutive C-ordered views of one buffer.
+
+    `Model` lays its Dense layers' parameters (and, separately, their gradients) out this way, so
+    an optimizer can update them all with a handful of whole-buffer operations: on small networks
+    the per-call overhead of numpy, paid per array, costs more than the arithmetic.
+    """
+    if not arrays:
+        return None
+    base = arrays[0].base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    start = arrays[0].__array_interface__["data"][0]
+    end = start
+    for a in arrays:
+        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous \
+                or a.__array_interface__["data"][0] != end:
+            return None
+        end += a.nbytes
+    offset = (start - base.__array_interface__["data"][0]) // base.itemsize
+    return base[offset:offset + (end - start) // base.itemsize]
+
+
+def _split(flat: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
+    """Views of `flat` shaped like the arrays of `like`, end to end."""
+    views, offset = [], 0
+    for a in like:
+        views.append(flat[offset:offset + a.size].reshape(a.shape))
+        offset += a.size
+    return views
+
+
 class Optimizer:
-    """Base: `bind(params, grads)` once, then `step()` after every backward pass."""
+    """Base: `bind(params, grads)` once, then `step()` after every backward pass.
+
+    `step` walks `self._groups`, tuples (param, grad, *state): one tuple covering every parameter
+    when the parameters and gradients each fill one flat buffer (as `Model` lays them out),
+    else one tuple per parameter. The update is element-wise, so both give identical numbers.
+    """
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = lr
@@ -29,15 +66,31 @@ class Optimizer:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.iterations = 0
+        self._flat: tuple[np.ndarray, np.ndarray] | None = None
+        self._groups: list[tuple[np.ndarray, ...]] = []
 
     def bind(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Attach to the model's parameter and gradient arrays and reset the state."""
         self.params, self.grads = params, grads
         self.iterations = 0
+        flat_params, flat_grads = _span(params), _span(grads)
+        self._flat = None if flat_params is None or flat_grads is None else (flat_params, flat_grads)
         self._init_state()
 
     def _init_state(self) -> None:
-        pass
+        self._groups = self._make_groups()
+
+    def _zeros_like_params(self) -> list[np.ndarray]:
+        """Zeroed per-parameter state arrays; views of one flat buffer when the parameters share one."""
+        if self._flat is None:
+            return [np.zeros_like(p) for p in self.params]
+        return _split(np.zeros_like(self._flat[0]), self.params)
+
+    def _make_groups(self, *states: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+        """(param, grad, *state) tuples for `step`: the flat spans when storage is shared, else per parameter."""
+        if self._flat is not None:
+            return [(*self._flat, *(_span(state) for state in states))]
+        return list(zip(self.params, self.grads, *states))
 
     def _state_names(self) -> tuple[str, ...]:
         return ()
@@ -85,7 +138,10 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = momentum, bool(nesterov)
 
     def _init_state(self) -> None:
-        self.velocity = [np.zeros_like(p) for p in self.params] if self.momentum else []
+        self.velocity = self._zeros_like_params() if self.momentum else []
+        groups = self._make_groups(self.velocity) if self.momentum else self._make_groups()
+        # scratch holds lr * g, so the update allocates nothing per step
+        self._groups = [(p, g, np.empty_like(p), *state) for p, g, *state in groups]
 
     def _state_names(self) -> tuple[str, ...]:
         return ("velocity",) if self.momentum else ()
@@ -93,17 +149,20 @@ class SGD(Optimizer):
     def step(self) -> None:
         first = self.iterations == 0
         self.iterations += 1
-        for i, (p, g) in enumerate(zip(self.params, self.grads)):
-            g = self._decayed(p, g)
-            if self.momentum:
-                v = self.velocity[i]
+        lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        for p, g, scratch, *velocity in self._groups:
+            if decay:
+                g = self._decayed(p, g)
+            if momentum:
+                v = velocity[0]
                 if first:  # torch starts the buffer at the first gradient
                     v[...] = g
                 else:
-                    v *= self.momentum
+                    v *= momentum
                     v += g
-                g = g + self.momentum * v if self.nesterov else v
-            p -= self.lr * g
+                g = g + momentum * v if self.nesterov else v
+            np.multiply(g, lr, out=scratch)
+            p -= scratch
 
     def get_config(self) -> dict:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -121,8 +180,9 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _init_state(self) -> None:
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        self.m = self._zeros_like_params()
+        self.v = self._zeros_like_params()
+        self._groups = self._make_groups(self.m, self.v)
 
     def _state_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -133,7 +193,7 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         step_size = self.lr / (1 - b1**t)
         bias2_sqrt = np.sqrt(1 - b2**t)
-        for p, g, m, v in zip(self.params, self.grads, self.m, self.v):
+        for p, g, m, v in self._groups:
             g = self._decayed(p, g)
             m *= b1
             m += (1 - b1) * g
@@ -160,23 +220,24 @@ class RMSProp(Optimizer):
         self.rho, self.eps, self.momentum = rho, eps, momentum
 
     def _init_state(self) -> None:
-        self.square_avg = [np.zeros_like(p) for p in self.params]
-        self.velocity = [np.zeros_like(p) for p in self.params] if self.momentum else []
+        self.square_avg = self._zeros_like_params()
+        self.velocity = self._zeros_like_params() if self.momentum else []
+        states = (self.square_avg, self.velocity) if self.momentum else (self.square_avg,)
+        self._groups = self._make_groups(*states)
 
     def _state_names(self) -> tuple[str, ...]:
         return ("square_avg", "velocity") if self.momentum else ("square_avg",)
 
     def step(self) -> None:
         self.iterations += 1
-        for i, (p, g) in enumerate(zip(self.params, self.grads)):
+        for p, g, sq, *velocity in self._groups:
             g = self._decayed(p, g)
-            sq = self.square_avg[i]
             sq *= self.rho
             sq += (1 - self.rho) * (g * g)
             avg = np.sqrt(sq)
             avg += self.eps
             if self.momentum:
-                buf = self.velocity[i]
+                buf = velocity[0]
                 buf *= self.momentum
                 buf += g / avg
                 p -= self.lr * buf

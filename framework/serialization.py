@@ -58,7 +58,8 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
 
 
 def _build(registry: dict, spec, what: str, path):
-    if not isinstance(spec, dict) or spec.get("class") not in registry or not isinstance(spec.get("config"), dict):
+    if (not isinstance(spec, dict) or not isinstance(spec.get("class"), str) or spec["class"] not in registry
+            or not isinstance(spec.get("config"), dict)):
         raise ValueError(f"load_model: {path} has an invalid {what} entry {spec!r}; "
                          f"expected one of {', '.join(registry)}")
     try:
@@ -74,9 +75,10 @@ def load_model(path: str | os.PathLike) -> Model:
         raise ValueError(f"load_model: no such file {str(path)!r}")
     expected = "expected a .npz file written by Model.save"
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a plain .npy: an array, not a context manager
+            raise ValueError("it holds a single array")
+        with data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"load_model: {path} is not a model file ({expected}): {exc}") from None
@@ -106,9 +108,12 @@ def load_model(path: str | os.PathLike) -> Model:
         if optimizer is not None:
             state = {name: [arrays.get(f"optimizer/{name}/{i}") for i in range(len(params))]
                      for name in optimizer.state()}
-            if any(a is None for arrs in state.values() for a in arrs):
-                raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete")
-            optimizer.load_state(state, opt_spec.get("iterations", 0))
+            if any(a is None or a.shape != p.shape for arrs in state.values() for a, p in zip(arrs, params)):
+                raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete or misshapen")
+            iterations = opt_spec.get("iterations", 0)
+            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+                raise ValueError(f"load_model: {path} has a damaged config: optimizer iterations {iterations!r}")
+            optimizer.load_state(state, iterations)
     metadata = config.get("metadata", {})
     model.metadata = metadata if isinstance(metadata, dict) else {}
     return model
