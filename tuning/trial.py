@@ -114,6 +114,23 @@ class EpochRecorder(Callback):
         self.rows.append({"epoch": epoch + 1, **logs, "seconds": time.perf_counter() - self._start})
 
 
+class DivergenceGuard(Callback):
+    """Stops a trial whose training loss has exploded: past `factor` x the untrained network's loss.
+
+    A NaN loss already stops `fit`; this catches runs whose loss stays finite but absurd
+    (a stable log-sum-exp keeps cross-entropy finite even at lr = 1e6).
+    """
+
+    def __init__(self, untrained_loss: float, factor: float = 100.0) -> None:
+        self.limit, self.factor, self.untrained_loss = factor * untrained_loss, factor, untrained_loss
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        if logs["loss"] > self.limit:
+            raise TrainingDiverged(f"loss {logs['loss']:.4g} at epoch {epoch + 1} is over {self.factor:g} x "
+                                   f"the untrained loss {self.untrained_loss:.4g} (try a lower learning rate)",
+                                   epoch, -1, logs["loss"])
+
+
 def score_key(task: str) -> str:
     """The validation column selection ranks on: val_accuracy (higher is better) or val_loss (lower)."""
     return "val_accuracy" if task == "classification" else "val_loss"
@@ -144,7 +161,8 @@ def run_trial(spec: dict, data: TrialData, blas_threads: int | None = None) -> d
     try:
         with threadpool_limits(limits=blas_threads, user_api="blas"):
             model = build_model(train, data.n_features, data.n_outputs, data.task, spec["seed"])
-            callbacks: list[Callback] = [recorder]
+            untrained = model.evaluate(data.X_train, data.y_train)["loss"]
+            callbacks: list[Callback] = [recorder, DivergenceGuard(untrained)]
             stopper = None
             if train["early_stopping"]:
                 stopper = EarlyStopping("val_loss", patience=train["early_stopping"], restore_best_weights=True)

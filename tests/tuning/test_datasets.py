@@ -1,0 +1,129 @@
+"""Datasets: built-in sets, the user's files, splits and train-only scaling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuning.datasets import Affine, load_dataset, split
+from tuning.errors import UserError
+
+
+@pytest.mark.parametrize("name, task, n_classes", [
+    ("digits", "classification", 10), ("iris", "classification", 3), ("wine", "classification", 3),
+    ("breast_cancer", "classification", 2), ("diabetes", "regression", 0),
+])
+def test_builtin_datasets(name, task, n_classes):
+    dataset = load_dataset(name)
+    assert dataset.task == task and len(dataset.classes) == n_classes
+    assert len(dataset.X) == len(dataset.y) > 100
+    if task == "classification":
+        assert set(np.unique(dataset.y)) == set(range(n_classes))
+
+
+def test_csv_label_first_column_or_named(tmp_path):
+    frame = pd.DataFrame({"species": ["b", "a", "c", "a"] * 10, "x1": np.arange(40.0), "x2": np.ones(40)})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    dataset = load_dataset(str(path))
+    assert dataset.classes == ["a", "b", "c"] and dataset.X.shape == (40, 2)
+    assert list(dataset.y[:4]) == [1, 0, 2, 0]
+    frame[["x1", "x2", "species"]].to_csv(path, index=False)  # label last, chosen by name
+    named = load_dataset(str(path), target="species")
+    assert named.classes == ["a", "b", "c"] and named.X.shape == (40, 2)
+    assert list(named.y[:4]) == [1, 0, 2, 0]
+
+
+def test_csv_float_target_is_regression(tmp_path):
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"y": np.linspace(0, 1, 30) + 0.01, "x": np.arange(30)}).to_csv(path, index=False)
+    assert load_dataset(str(path)).task == "regression"
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"y": [0, 1] * 5, "x": ["a"] * 10}), "column 'x' is not numeric"),
+    (pd.DataFrame({"y": [0, 1] * 5, "x": [1.0, None] * 5}), "column 'x' has 5 missing values"),
+    (pd.DataFrame({"y": [0] * 10, "x": np.arange(10)}), "single class"),
+])
+def test_bad_csv_files(tmp_path, frame, message):
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match=message):
+        load_dataset(str(path))
+
+
+def test_missing_target_column_and_unknown_paths(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"y": [0, 1] * 5, "x": np.arange(10)}).to_csv(path, index=False)
+    with pytest.raises(UserError, match="no column 'label'"):
+        load_dataset(str(path), target="label")
+    with pytest.raises(UserError, match="neither a built-in"):
+        load_dataset("mnist-that-is-not-here")
+    (tmp_path / "d.txt").write_text("1,2")
+    with pytest.raises(UserError, match="unknown type"):
+        load_dataset(str(tmp_path / "d.txt"))
+
+
+def test_npz_plain_and_keras_style(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "plain.npz", X=rng.normal(size=(50, 4)), y=rng.integers(0, 3, 50))
+    plain = load_dataset(str(tmp_path / "plain.npz"))
+    assert plain.X.shape == (50, 4) and plain.test is None
+    np.savez(tmp_path / "keras.npz", x_train=rng.integers(0, 255, (60, 5, 5)), y_train=np.arange(60) % 3,
+             x_test=rng.integers(0, 255, (20, 5, 5)), y_test=np.arange(20) % 3)
+    keras = load_dataset(str(tmp_path / "keras.npz"))
+    assert keras.X.shape == (60, 25) and keras.image_shape == (5, 5)
+    assert keras.test[0].shape == (20, 25)
+    np.savez(tmp_path / "wrong.npz", a=np.zeros(3))
+    with pytest.raises(UserError, match="must hold arrays X and y"):
+        load_dataset(str(tmp_path / "wrong.npz"))
+
+
+def test_mnist_idx_folder(mnist_folder):
+    dataset = load_dataset(str(mnist_folder))
+    assert dataset.X.shape == (1500, 784) and dataset.image_shape == (28, 28)
+    assert dataset.test[0].shape == (297, 784) and dataset.X.max() == 255
+    splits = split(dataset, 0.2, 0.2, seed=0)
+    assert len(splits.X_train) + len(splits.X_val) == 1500  # the given t10k split is the test split
+    assert splits.n_test == 297
+
+
+def test_truncated_idx_file_is_refused(mnist_folder):
+    path = mnist_folder / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(UserError, match="truncated"):
+        load_dataset(str(mnist_folder))
+
+
+def test_split_is_stratified_disjoint_and_counts_test_reads():
+    dataset = load_dataset("digits")
+    splits = split(dataset, 0.2, 0.25, seed=0)
+    n = len(dataset.y)
+    assert splits.n_test == math.ceil(0.2 * n)  # scikit-learn rounds the test share up
+    assert len(splits.y_val) == pytest.approx(0.25 * (n - splits.n_test), abs=1)
+    assert not set(splits.train_index) & set(splits.val_index)
+    train_share = np.bincount(splits.y_train) / len(splits.y_train)
+    val_share = np.bincount(splits.y_val) / len(splits.y_val)
+    assert np.abs(train_share - val_share).max() < 0.02
+    assert splits.test_reads == 0
+    splits.test()
+    assert splits.test_reads == 1
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard", "none"])
+def test_scaler_is_fit_on_the_rows_given(kind):
+    X = np.random.default_rng(0).normal(3, 2, size=(100, 3))
+    affine = Affine.fit(kind, X[:50])
+    scaled = affine.apply(X[:50])
+    assert scaled.dtype == np.float32
+    if kind == "minmax":
+        assert np.allclose(scaled.min(0), 0, atol=1e-6) and np.allclose(scaled.max(0), 1, atol=1e-6)
+    elif kind == "standard":
+        assert np.allclose(scaled.mean(0), 0, atol=1e-5) and np.allclose(scaled.std(0), 1, atol=1e-5)
+    else:
+        assert np.allclose(scaled, X[:50])
+    again = Affine.from_dict(affine.to_dict())
+    assert np.array_equal(again.apply(X), affine.apply(X))
