@@ -125,7 +125,8 @@ def _dispatch(specs: list[dict], data: TrialData, n_jobs: int, scratch: Path) ->
         yield from (run_trial(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
         return
     shared = data.share(scratch)  # workers map the arrays instead of receiving copies per trial
-    parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky")
+    # batch_size=1: a trial is a coarse task; each result is stored the moment it finishes.
+    parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky", batch_size=1)
     yield from parallel(joblib.delayed(run_trial)(spec, shared, TRIAL_BLAS_THREADS) for spec in specs)
 
 
@@ -200,10 +201,12 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
     y_fit = target_scale.apply(y) if target_scale else y
     seed = int(np.random.SeedSequence([experiment.seed, 2**31]).generate_state(1)[0])
     model = build_model(train, n_features, n_outputs, task, seed)
+    refit_start = time.perf_counter()
     try:
         model.fit(affine.apply(X), y_fit, epochs=train["epochs"], batch_size=train["batch_size"])
     except TrainingDiverged as exc:
         raise RuntimeError(f"the final refit of the chosen configuration diverged: {exc}") from exc
+    refit_seconds = time.perf_counter() - refit_start
 
     X_test, y_test = splits.test()  # the only read of the test split
     y_test_fit = target_scale.apply(y_test) if target_scale else y_test
@@ -231,6 +234,7 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
         "val_loss": float(chosen["val_loss"]),
         "epochs": train["epochs"],
         "refit_rows": len(X),
+        "refit_seconds": refit_seconds,
         **{f"test_{k}": float(v) for k, v in scores.items()},
         "test_rows": len(y_test),
         "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),

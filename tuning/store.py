@@ -128,7 +128,11 @@ class ExperimentStore:
         return set(self.stored_ids)
 
     def append(self, run_row: dict, history_rows: list[dict]) -> None:
-        """Store one finished trial: its epoch rows, then its runs row, each flushed to disk."""
+        """Store one finished trial: its epoch rows, then its runs row, each flushed.
+
+        Flushed to the OS, which keeps them through a killed process; an fsync per trial would
+        guard only against a machine crash and cost ~0.5 ms per file (4% of a digits run).
+        """
         if run_row["trial_id"] in self.stored_ids:
             raise RuntimeError(f"trial {run_row['trial_id']} is already stored")
         for path, lines in (
@@ -137,8 +141,6 @@ class ExperimentStore:
         ):
             with open(path, "a", encoding="utf-8", newline="") as f:
                 f.writelines(lines)
-                f.flush()
-                os.fsync(f.fileno())
         self.stored_ids.add(run_row["trial_id"])
 
     def sort(self, order: list[str]) -> None:

@@ -48,6 +48,7 @@ def test_n_jobs_1_and_2_give_identical_csvs(tmp_path, quick_overrides):
         a, b = pd.read_csv(one / name).drop(columns=timing), pd.read_csv(two / name).drop(columns=timing)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     best_one, best_two = (json.loads((f / "best.json").read_text()) for f in (one, two))
+    assert best_one.pop("refit_seconds") > 0 and best_two.pop("refit_seconds") > 0  # timing differs
     assert best_one == best_two
 
 
