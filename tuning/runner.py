@@ -26,6 +26,7 @@ from .space import trial_specs
 from .store import CONFIG_FILE, ExperimentStore, FolderLock, move_aside
 from .trial import TrialData, build_model, run_trial, score_key
 
+PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
 HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 # One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
 # results must not depend on n_jobs. Parallelism comes from running trials side by side.
@@ -169,13 +170,26 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
         store.sort([spec["trial_id"] for spec in specs])
         runs = pd.read_csv(store.runs_path)
         board = leaderboard(runs, prep.params, task)
-        best = finalize(prep, runs, board)
+        best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
     return RunResult(folder, board, best, len(specs), len(pending), time.perf_counter() - start, fit_seconds,
                      workers, prep.splits)
 
 
-def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
-    """Refit the selected configuration on train+val, test it once, write model.npz and best.json."""
+def _versions() -> dict:
+    import platform
+
+    import joblib
+    import sklearn
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "pandas": pd.__version__, "joblib": joblib.__version__}
+
+
+def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: dict) -> dict:
+    """Refit the selected configuration on train+val, test it once, write model.npz and best.json.
+
+    `run_info` (search_seconds, workers) goes into best.json's `run` section with the data sizes.
+    """
     experiment, splits, task = prep.experiment, prep.splits, prep.data.task
     first_spec = {}
     for spec in prep.specs:
@@ -203,14 +217,16 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
     model = build_model(train, n_features, n_outputs, task, seed)
     refit_start = time.perf_counter()
     try:
-        model.fit(affine.apply(X), y_fit, epochs=train["epochs"], batch_size=train["batch_size"])
+        history = model.fit(affine.apply(X), y_fit, epochs=train["epochs"], batch_size=train["batch_size"])
     except TrainingDiverged as exc:
         raise RuntimeError(f"the final refit of the chosen configuration diverged: {exc}") from exc
     refit_seconds = time.perf_counter() - refit_start
 
     X_test, y_test = splits.test()  # the only read of the test split
     y_test_fit = target_scale.apply(y_test) if target_scale else y_test
-    scores = model.evaluate(affine.apply(X_test), y_test_fit)
+    X_test_scaled = affine.apply(X_test)
+    scores = model.evaluate(X_test_scaled, y_test_fit)
+    output = model.predict(X_test_scaled)
     model.metadata = {
         "task": task,
         "dataset": splits.dataset.name,
@@ -240,10 +256,23 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame) -> dict:
         "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
         "train": train,
         "model": "model.npz",
+        "final_history": {"epoch": list(range(1, len(history.epoch) + 1)), **history.history},
+        "run": {
+            "dataset": splits.dataset.name, "task": task, "n_features": n_features,
+            "classes": len(splits.dataset.classes),
+            "rows": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(y_test)},
+            "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "versions": _versions(),
+        },
     }
     if target_scale:
-        pred = target_scale.invert(model.predict(affine.apply(X_test))[:, 0])
-        best["test_rmse"] = float(np.sqrt(np.mean((pred - y_test) ** 2)))
+        predicted = target_scale.invert(output[:, 0])
+        best["test_rmse"] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
+        table = pd.DataFrame({"true": y_test, "predicted": predicted})
+    else:
+        classes = np.asarray(splits.dataset.classes)
+        table = pd.DataFrame({"true": classes[y_test], "predicted": classes[output.argmax(axis=1)],
+                              "probability": output.max(axis=1)})
+    table.to_csv(prep.folder / PREDICTIONS_FILE, index_label="row")
     path = prep.folder / "best.json"
     path.with_suffix(".tmp").write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
     path.with_suffix(".tmp").replace(path)

@@ -21,7 +21,8 @@ from .errors import UserError
 
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
 # What a run writes besides the CSVs; moved aside together when --force replaces an experiment.
-OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, "best.json", "model.npz", "report.md", "plots")
+OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, "best.json", "model.npz", "test_predictions.csv", "report.md",
+           "plots")
 
 
 def _cell(value) -> str:
