@@ -98,8 +98,8 @@ def main() -> None:
         "parallel_ratio": two_wall / one_wall,
         "trial_fit_seconds_sum": two_result.fit_seconds, "runner_overhead_seconds": overhead,
         "runner_overhead_share": overhead / two_wall,
-        "final_refit_seconds": two_result.best["refit_seconds"],
-        "overhead_share_without_refit": (overhead - two_result.best["refit_seconds"]) / two_wall,
+        "final_refit_seconds": two_result.best["run"]["refit_seconds"],
+        "overhead_share_without_refit": (overhead - two_result.best["run"]["refit_seconds"]) / two_wall,
         "test_accuracy": two_result.best["test_accuracy"],
     }
 

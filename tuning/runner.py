@@ -250,7 +250,6 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: 
         "val_loss": float(chosen["val_loss"]),
         "epochs": train["epochs"],
         "refit_rows": len(X),
-        "refit_seconds": refit_seconds,
         **{f"test_{k}": float(v) for k, v in scores.items()},
         "test_rows": len(y_test),
         "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
@@ -261,7 +260,8 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: 
             "dataset": splits.dataset.name, "task": task, "n_features": n_features,
             "classes": len(splits.dataset.classes),
             "rows": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(y_test)},
-            "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "versions": _versions(),
+            "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "refit_seconds": refit_seconds,
+            "versions": _versions(),
         },
     }
     if target_scale:
