@@ -33,19 +33,27 @@ def write_idx(path, array) -> None:
         f.write(header + array.tobytes())
 
 
-@pytest.fixture
-def mnist_folder(tmp_path):
-    """A tiny MNIST-format folder made from scikit-learn's digits, upscaled from 8x8 to 28x28."""
+def digit_images_28():
+    """scikit-learn's digits upscaled from 8x8 to 28x28 pixels in 0..255 (MNIST's format), and their labels."""
     import numpy as np
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = np.kron(digits.images, np.ones((3, 3)))  # 24x24
-    images = np.pad(images, ((0, 0), (2, 2), (2, 2))) * (255 / 16)  # 28x28 in 0..255
-    folder = tmp_path / "mnist"
-    folder.mkdir()
+    return np.pad(images, ((0, 0), (2, 2), (2, 2))) * (255 / 16), digits.target
+
+
+def make_mnist_folder(folder):
+    """A tiny MNIST-format folder (the four IDX files) made from digits: 1500 train, 297 test images."""
+    images, labels = digit_images_28()
+    folder.mkdir(parents=True, exist_ok=True)
     write_idx(folder / "train-images-idx3-ubyte.gz", images[:1500])
-    write_idx(folder / "train-labels-idx1-ubyte.gz", digits.target[:1500])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:1500])
     write_idx(folder / "t10k-images-idx3-ubyte", images[1500:])
-    write_idx(folder / "t10k-labels-idx1-ubyte", digits.target[1500:])
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels[1500:])
     return folder
+
+
+@pytest.fixture
+def mnist_folder(tmp_path):
+    return make_mnist_folder(tmp_path / "mnist")

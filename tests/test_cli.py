@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,14 @@ def test_run_writes_the_folder_and_prints_a_leaderboard(tmp_path):
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 
 
+@pytest.fixture(scope="module")
+def finished_folder(tmp_path_factory):
+    """A finished quick experiment, made once; tests copy it before touching it."""
+    folder = tmp_path_factory.mktemp("cli") / "exp"
+    assert main_py("run", "--out", str(folder), *_sets(QUICK)).returncode == 0
+    return folder
+
+
 @pytest.mark.parametrize("args, message", [
     (["--set", "train.lr=0"], "train.lr must be a number > 0, got 0"),
     (["--set", "train.batch_size=0"], "train.batch_size must be an integer >= 1"),
@@ -64,10 +73,9 @@ def test_run_writes_the_folder_and_prints_a_leaderboard(tmp_path):
     (["--n-jobs", "two"], "invalid int value"),
     (["--bogus"], "unrecognized arguments"),
 ])
-def test_bad_input_exits_2_with_one_line_and_leaves_the_folder_alone(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line_and_leaves_the_folder_alone(finished_folder, tmp_path, args, message):
     folder = tmp_path / "exp"
-    first = main_py("run", "--out", str(folder), *_sets(QUICK))
-    assert first.returncode == 0
+    shutil.copytree(finished_folder, folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     result = main_py("run", "--out", str(folder), *_sets(QUICK), *args)
     assert result.returncode == 2

@@ -59,6 +59,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace an experiment with a different config in the folder (old files moved aside)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no leaderboard")
     run.set_defaults(handler=command_run)
+
+    report = sub.add_parser(
+        "report", help="print the leaderboard and redraw plots and report.md of an experiment folder",
+        description="Print the leaderboard and redraw plots/*.png and report.md from the folder's CSVs alone "
+                    "(also for an interrupted experiment). runs.csv and history.csv are never changed.",
+        epilog="example:\n  python main.py report results/digits", formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("folder", metavar="DIR", help="an experiment folder (results/<name>)")
+    report.add_argument("--top", type=int, default=10, metavar="K", help="configurations to list (default 10)")
+    report.set_defaults(handler=command_report)
+
+    predict = sub.add_parser(
+        "predict", help="predict with a final model: rows of a .csv / .npy, or an image of a digit",
+        description="Predict with a model.npz written by a run. INPUT is a .csv or .npy of raw feature rows "
+                    "(scaled as in training), or an image (.png, .jpg) of a digit, shown as the model sees it.",
+        epilog="examples:\n  python main.py predict results/digits/model.npz digit.png\n"
+               "  python main.py predict results/digits/model.npz rows.csv --top 3 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("model", metavar="MODEL", help="a model.npz from an experiment folder")
+    predict.add_argument("input", metavar="INPUT", help=".csv or .npy of feature rows, or an image file")
+    predict.add_argument("--top", type=int, default=3, metavar="K", help="most probable classes to show (default 3)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.set_defaults(handler=command_predict)
     return parser
 
 
@@ -110,7 +132,70 @@ def command_run(args: argparse.Namespace) -> int:
     print(f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f} (n={best['n_repeats']})")
     tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
     print(f"final model (retrained on train+val, {best['epochs']} epochs): {tests}")
-    print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz)")
+    print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from .report import format_leaderboard, render, status_line
+
+    if args.top < 1:
+        raise UserError(f"report: --top must be at least 1, got {args.top}")
+    results, plots, report_path = render(args.folder)
+    if len(results.board):
+        print(format_leaderboard(results.board, results.params, results.task, top=args.top))
+        print()
+    print(status_line(results))
+    best = results.best
+    if best:
+        key = results.score
+        tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
+        print(f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f}; final model: {tests}")
+    print(f"wrote {len(plots)} plots to {results.folder / 'plots'}/ and {report_path}")
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .predict import IMAGE_SUFFIXES, Predictor, image_to_grid, read_rows, shade, top_classes
+
+    if args.top < 1:
+        raise UserError(f"predict: --top must be at least 1, got {args.top}")
+    source = Path(args.input)
+    if not source.is_file():
+        raise UserError(f"predict: no such file {str(source)!r}")
+    predictor = Predictor.load(args.model)
+    grid = None
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        if predictor.image_shape is None:
+            raise UserError(f"predict: this model was trained on {predictor.n_features} features, not images; "
+                            "give a .csv or .npy of feature rows")
+        grid = image_to_grid(source, predictor.image_shape)
+        low, high = predictor.feature_range
+        rows = (low + grid * (high - low)).reshape(1, -1)  # the pixel range the model was trained on
+    else:
+        rows = read_rows(source, predictor.n_features)
+    output = predictor.predict(rows)
+
+    if predictor.task == "regression":
+        records = [{"row": i, "predicted": float(v)} for i, v in enumerate(output)]
+        lines = [f"row {r['row']}: {r['predicted']:.6g}" for r in records]
+    else:
+        tops = top_classes(output, predictor.classes, args.top)
+        records = [{"row": i, "predicted": top[0][0], "probability": top[0][1],
+                    "top": [{"class": c, "probability": p} for c, p in top]} for i, top in enumerate(tops)]
+        lines = [f"row {r['row']}: {r['predicted']} (probability {r['probability']:.3f})  top {args.top}: "
+                 + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"]) for r in records]
+    if args.json:
+        print(json.dumps(records[0] if grid is not None else records, indent=None if grid is None else 2))
+    elif grid is not None:
+        print(f"what the model sees ({grid.shape[0]}x{grid.shape[1]}):")
+        print(shade(grid))
+        print(lines[0].replace("row 0: ", "predicted: "))
+    else:
+        print("\n".join(lines))
     return 0
 
 

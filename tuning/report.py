@@ -1,9 +1,18 @@
-"""Text reports: the console leaderboard (and, with plots, report.md)."""
+"""Reports from an experiment folder: the console leaderboard and report.md.
+
+Everything here reads the folder's files (config.toml, runs.csv, best.json), so a report can
+be redrawn at any time, also for an interrupted experiment, without touching the CSVs.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
+from .results import FolderResults, read_results
+from .store import REPORT_FILE
 from .trial import score_key
 
 
@@ -11,24 +20,107 @@ def _number(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def format_leaderboard(board: pd.DataFrame, params: list[str], task: str, top: int = 10) -> str:
-    """The top configurations as an aligned table: rank, params, mean +/- std of the score, n, epochs, time."""
-    key = score_key(task)
-    header = ["rank", *params, f"{key} (mean ± std)", "n", "val_loss", "epochs", "fit s"]
+def leaderboard_rows(board: pd.DataFrame, params: list[str], task: str, top: int) -> tuple[list[str], list[list]]:
+    """Header and rows of the top configurations: rank, params, mean ± std, n ok / n, val_loss, epochs, time."""
+    header = ["rank", *params, f"{score_key(task)} (mean ± std)", "n", "val_loss", "epochs", "fit s"]
     rows = []
     for _, row in board.head(top).iterrows():
-        if pd.isna(row["mean"]):
-            score = "—"
-        else:
-            score = f"{row['mean']:.4f} ± {row['std']:.4f}"
-        status = "" if row["all_ok"] else f" ({int(row['n'] - row['n_ok'])} failed/diverged)"
-        rows.append([str(row["rank"]), *(_number(row[p]) for p in params), score + status,
-                     f"{int(row['n_ok'])}/{int(row['n'])}",
+        score = "—" if pd.isna(row["mean"]) else f"{row['mean']:.4f} ± {row['std']:.4f}"
+        if not row["all_ok"]:
+            score += f" ({int(row['n'] - row['n_ok'])} failed/diverged)"
+        rows.append([str(row["rank"]), *(_number(row[p]) for p in params), score, f"{int(row['n_ok'])}/{int(row['n'])}",
                      "—" if pd.isna(row["val_loss"]) else f"{row['val_loss']:.4f}",
                      "—" if pd.isna(row["epochs"]) else f"{row['epochs']:.0f}", f"{row['fit_seconds']:.2f}"])
+    return header, rows
+
+
+def _more(board: pd.DataFrame, top: int) -> str:
+    more = len(board) - top
+    return f"... and {more} more configuration{'s' * (more > 1)}" if more > 0 else ""
+
+
+def format_leaderboard(board: pd.DataFrame, params: list[str], task: str, top: int = 10) -> str:
+    """The top configurations as an aligned plain-text table."""
+    header, rows = leaderboard_rows(board, params, task, top)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).rjust(w) for cell, w in zip(r, widths)) for r in [header, *rows]]
-    more = len(board) - top
-    if more > 0:
-        lines.append(f"... and {more} more configuration{'s' * (more > 1)}")
+    return "\n".join(filter(None, [*lines, _more(board, top)]))
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def status_line(results: FolderResults) -> str:
+    """How complete the experiment is, in one sentence."""
+    stored, expected = len(results.runs), results.expected_trials
+    if results.missing:
+        return (f"{stored} of {expected} trials stored, {results.missing} missing: the experiment was interrupted; "
+                "run the same command again to finish it")
+    return f"all {expected} trials stored"
+
+
+def write_report(results: FolderResults, plots: list[Path]) -> Path:
+    """Write report.md: the experiment, the leaderboard, the choice, failures and the plots."""
+    e, best, runs = results.experiment, results.best, results.runs
+    run = (best or {}).get("run", {})
+    lines = [f"# Experiment `{e.name}`", ""]
+    facts = [
+        ("dataset", f"{e.data['dataset']} ({results.task})"),
+        ("rows", ", ".join(f"{k} {v}" for k, v in run.get("rows", {}).items()) or "—"),
+        ("features", str(run.get("n_features", "—"))),
+        ("search", f"{e.search['strategy']} over {', '.join(results.params) or 'nothing'}: "
+                   f"{len(results.board)} configurations x {e.search['repeats']} repeats"),
+        ("trials", status_line(results)),
+        ("seed", f"{e.seed} (each trial's seed derives from it and the trial's identity)"),
+        ("selection", f"{e.search['select']} of {results.score} over repeats, validation data only"),
+    ]
+    if run:
+        facts.append(("time", f"{run['search_seconds']:.1f} s on {max(run['workers'], 1)} worker(s), "
+                              f"final refit {run['refit_seconds']:.2f} s"))
+        facts.append(("versions", ", ".join(f"{k} {v}" for k, v in run["versions"].items())))
+    lines += [_markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts]), ""]
+
+    if best:
+        test = ", ".join(f"{k} **{v:.4f}**" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
+        lines += ["## Chosen configuration", "",
+                  f"`{json.dumps(best['params'])}`: {results.score} {best[results.score]:.4f} "
+                  f"± {best[results.score + '_std']:.4f} over {best['n_repeats']} repeats. Retrained on train+val for "
+                  f"{best['epochs']} epochs and evaluated once on the held-out test split: {test}.", ""]
+    else:
+        lines += ["## Chosen configuration", "", "None yet: the experiment has not finished.", ""]
+
+    if len(results.board):
+        header, rows = leaderboard_rows(results.board, results.params, results.task, top=15)
+        lines += ["## Leaderboard", "", _markdown_table(header, rows), "", _more(results.board, 15), ""]
+
+    failed = runs[runs["status"] != "ok"] if len(runs) else runs
+    lines += ["## Failed and diverged trials", ""]
+    if len(failed):
+        rows = [[r["trial_id"], *(_number(r[p]) for p in results.params), int(r["repeat"]), r["status"],
+                 str(r["error"])[:160]] for _, r in failed.iterrows()]
+        lines += [_markdown_table(["trial", *results.params, "repeat", "status", "error"], rows), ""]
+    else:
+        lines += ["None.", ""]
+
+    if plots:
+        lines += ["## Plots", ""]
+        for path in plots:
+            title = path.stem.replace("_", " ").capitalize()
+            lines += [f"### {title}", "", f"![{title}]({path.relative_to(results.folder).as_posix()})", ""]
+    path = results.folder / REPORT_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render(folder: str | Path) -> tuple[FolderResults, list[Path], Path]:
+    """Redraw the plots and report.md of a folder from its files; returns what was read and written."""
+    from .plots import draw_plots
+
+    results = read_results(folder)
+    plots = draw_plots(results) if len(results.runs) else []
+    return results, plots, write_report(results, plots)

@@ -21,12 +21,12 @@ from framework import TrainingDiverged
 from .config import Experiment, load_experiment
 from .datasets import Affine, Splits, TargetScale, fingerprint, load_dataset, split
 from .errors import UserError
+from .report import render
 from .select import leaderboard, parameter_count, select_best
 from .space import trial_specs
-from .store import CONFIG_FILE, ExperimentStore, FolderLock, move_aside
+from .store import BEST_FILE, CONFIG_FILE, MODEL_FILE, PREDICTIONS_FILE, ExperimentStore, FolderLock, move_aside
 from .trial import TrialData, build_model, run_trial, score_key
 
-PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
 HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 # One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
 # results must not depend on n_jobs. Parallelism comes from running trials side by side.
@@ -137,10 +137,11 @@ def _run_row(spec: dict, record: dict) -> dict:
 
 def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
                    force: bool = False, on_trial: Callable[[dict, int, int], None] | None = None,
-                   prepared: Prepared | None = None) -> RunResult:
+                   prepared: Prepared | None = None, render_report: bool = True) -> RunResult:
     """Run (or resume) the experiment into its folder and return the selection and test score.
 
     `on_trial(record, done, total)` is called in the parent after each trial is stored.
+    `render_report=False` skips the plots and report.md (about 2 s), e.g. for benchmarks of the search.
     """
     start = time.perf_counter()
     prep = prepared or prepare(experiment, out, force)
@@ -171,6 +172,8 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
         runs = pd.read_csv(store.runs_path)
         board = leaderboard(runs, prep.params, task)
         best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
+        if render_report:
+            render(folder)
     return RunResult(folder, board, best, len(specs), len(pending), time.perf_counter() - start, fit_seconds,
                      workers, prep.splits)
 
@@ -237,7 +240,7 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: 
         "target_scale": vars(target_scale) if target_scale else None,
         "params": spec["params"],
     }
-    model.save(prep.folder / "model.npz")
+    model.save(prep.folder / MODEL_FILE)
 
     key = score_key(task)
     best = {
@@ -254,7 +257,7 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: 
         "test_rows": len(y_test),
         "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
         "train": train,
-        "model": "model.npz",
+        "model": MODEL_FILE,
         "final_history": {"epoch": list(range(1, len(history.epoch) + 1)), **history.history},
         "run": {
             "dataset": splits.dataset.name, "task": task, "n_features": n_features,
@@ -273,7 +276,7 @@ def finalize(prep: Prepared, runs: pd.DataFrame, board: pd.DataFrame, run_info: 
         table = pd.DataFrame({"true": classes[y_test], "predicted": classes[output.argmax(axis=1)],
                               "probability": output.max(axis=1)})
     table.to_csv(prep.folder / PREDICTIONS_FILE, index_label="row")
-    path = prep.folder / "best.json"
+    path = prep.folder / BEST_FILE
     path.with_suffix(".tmp").write_text(json.dumps(best, indent=2) + "\n", encoding="utf-8")
     path.with_suffix(".tmp").replace(path)
     return best

@@ -20,9 +20,10 @@ from pathlib import Path
 from .errors import UserError
 
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
-# What a run writes besides the CSVs; moved aside together when --force replaces an experiment.
-OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, "best.json", "model.npz", "test_predictions.csv", "report.md",
-           "plots")
+BEST_FILE, MODEL_FILE, REPORT_FILE, PLOTS_DIR = "best.json", "model.npz", "report.md", "plots"
+PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
+# Everything a run writes; moved aside together when --force replaces an experiment.
+OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOTS_DIR)
 
 
 def _cell(value) -> str:

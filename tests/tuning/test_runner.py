@@ -19,7 +19,7 @@ from tuning.select import leaderboard, select_best
 
 def _run(tmp_path, overrides, name="exp", **kwargs):
     experiment = load_experiment(None, overrides)
-    return run_experiment(experiment, out=tmp_path / name, **kwargs), tmp_path / name
+    return run_experiment(experiment, out=tmp_path / name, render_report=False, **kwargs), tmp_path / name
 
 
 def test_folder_has_one_row_per_trial_and_per_epoch(tmp_path, quick_overrides):

@@ -1,0 +1,80 @@
+"""report.md and `python main.py report DIR`: from the folder's files alone, never changing the CSVs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUICK
+from tuning.config import load_experiment
+from tuning.runner import run_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def report_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", "report", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report") / "exp"
+    overrides = [*QUICK, "search.space={lr = [0.05, 0.2, 1e6], hidden_units = [8, 16]}"]  # lr 1e6 diverges
+    run_experiment(load_experiment(None, overrides), out=folder)
+    return folder
+
+
+def _csv_bytes(folder: Path) -> dict:
+    return {name: (folder / name).read_bytes() for name in ("runs.csv", "history.csv")}
+
+
+def test_run_writes_report_md_with_every_section(finished):
+    text = (finished / "report.md").read_text()
+    for heading in ("# Experiment `digits`", "## Chosen configuration", "## Leaderboard",
+                    "## Failed and diverged trials", "## Plots"):
+        assert heading in text
+    assert "all 12 trials stored" in text and "test_accuracy **" in text
+    assert "diverged" in text and "try a lower learning rate" in text
+    assert "numpy " in text and "scikit-learn " in text  # versions
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert links and all((finished / link).is_file() for link in links)
+
+
+def test_report_command_redraws_without_changing_the_csvs(finished):
+    before = _csv_bytes(finished)
+    (finished / "report.md").unlink()
+    shutil.rmtree(finished / "plots")
+    out = report_cli(finished)
+    assert out.returncode == 0, out.stderr
+    assert "val_accuracy (mean ± std)" in out.stdout and "all 12 trials stored" in out.stdout
+    assert (finished / "report.md").is_file() and any((finished / "plots").glob("*.png"))
+    assert _csv_bytes(finished) == before
+
+
+def test_report_on_an_interrupted_experiment_says_what_is_missing(finished, tmp_path):
+    folder = tmp_path / "interrupted"
+    folder.mkdir()
+    shutil.copy(finished / "config.toml", folder)
+    lines = (finished / "runs.csv").read_text().splitlines(keepends=True)
+    (folder / "runs.csv").write_text("".join(lines[:4]))  # header + 3 trials, no best.json
+    kept = {line.split(",")[0] for line in lines[1:4]}
+    history = (finished / "history.csv").read_text().splitlines(keepends=True)
+    (folder / "history.csv").write_text(history[0] + "".join(h for h in history[1:] if h.split(",")[0] in kept))
+    before = _csv_bytes(folder)
+    out = report_cli(folder)
+    assert out.returncode == 0, out.stderr
+    assert "3 of 12 trials stored, 9 missing" in out.stdout
+    assert "has not finished" in (folder / "report.md").read_text()
+    assert _csv_bytes(folder) == before
+
+
+def test_report_on_a_folder_that_is_not_an_experiment(tmp_path):
+    out = report_cli(tmp_path)
+    assert out.returncode == 2 and "is not an experiment folder" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

@@ -1,0 +1,149 @@
+"""Use a final model on new inputs: rows of a .csv / .npy, or an image of a digit.
+
+Inputs are raw (as in the dataset); the scaling stored in the model's metadata is applied
+here, so the model sees exactly what it saw in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from framework import Model, load_model
+
+from .datasets import Affine, TargetScale
+from .errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
+
+
+@dataclass
+class Predictor:
+    """A loaded model with the preprocessing it was trained with."""
+
+    model: Model
+    scale: Affine
+    task: str
+    classes: list[str]
+    image_shape: tuple[int, int] | None
+    feature_range: tuple[float, float]
+    target_scale: TargetScale | None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        try:
+            model = load_model(path)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        meta = model.metadata
+        if "scale" not in meta or "task" not in meta:
+            raise UserError(f"{path} is a model without the runner's preprocessing metadata; "
+                            "expected a model.npz written by `python main.py run`")
+        shape = meta.get("image_shape")
+        target = meta.get("target_scale")
+        return cls(model, Affine.from_dict(meta["scale"]), meta["task"], list(meta.get("classes") or []),
+                   tuple(shape) if shape else None, tuple(meta.get("feature_range", (0.0, 1.0))),
+                   TargetScale(**target) if target else None)
+
+    @property
+    def n_features(self) -> int:
+        return self.model.n_in
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities (classification) or values in the target's units (regression)."""
+        output = self.model.predict(self.scale.apply(rows))
+        return self.target_scale.invert(output[:, 0]) if self.target_scale else output
+
+
+def read_rows(path: Path, n_features: int) -> np.ndarray:
+    """Raw feature rows from a .csv (with or without a header row) or a .npy file."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            rows = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"predict: cannot read {path} as .npy: {exc}") from None
+    elif suffix == ".csv":
+        rows = _read_csv(path)
+    else:
+        raise UserError(f"predict: {path} has an unknown type; expected .csv, .npy or an image "
+                        f"({', '.join(IMAGE_SUFFIXES)})")
+    rows = rows.reshape(1, -1) if rows.ndim == 1 else rows
+    if rows.size == 0:
+        raise UserError(f"predict: {path} holds no rows; expected rows of {n_features} features")
+    if rows.ndim != 2 or rows.shape[1] != n_features:
+        raise UserError(f"predict: the model expects rows of {n_features} features, "
+                        f"{path} has shape {tuple(rows.shape)}")
+    if rows.dtype.kind not in "iubf" or not np.isfinite(rows).all():
+        raise UserError(f"predict: {path} must hold finite numbers only")
+    return rows.astype(np.float64)
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, header=None)
+    except pd.errors.EmptyDataError:
+        return np.empty((0, 0))
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"predict: cannot read {path} as CSV: {exc}") from None
+    first = pd.to_numeric(frame.iloc[0], errors="coerce")
+    if first.isna().any():  # a header row of column names
+        frame = frame.iloc[1:]
+    try:
+        return frame.to_numpy(dtype=np.float64)
+    except ValueError:
+        raise UserError(f"predict: {path} has non-numeric values; expected numeric feature rows") from None
+
+
+def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """An image file as the model's input grid, bright digit on dark, values in [0, 1].
+
+    Grayscale; inverted when the background (the border) is light; cropped to the digit;
+    centred on a square with MNIST's margin for 28x28 grids (a 20x20 box), resized.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UserError(f"predict: cannot read {path} as an image: {exc}") from None
+    def border(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+    if border(gray).mean() > 0.5:  # dark ink on light paper: make the digit bright as in the data
+        gray = 1.0 - gray
+    gray = np.clip(gray - np.median(border(gray)), 0.0, None)  # the background becomes 0
+    if gray.max() <= 0.05:
+        raise UserError(f"predict: {path} looks blank; expected an image of a digit")
+    ink_rows, ink_cols = np.nonzero(gray > 0.2 * gray.max())
+    gray = gray[ink_rows.min():ink_rows.max() + 1, ink_cols.min():ink_cols.max() + 1]
+    side = max(gray.shape)
+    square = np.zeros((side, side))
+    top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
+    square[top:top + gray.shape[0], left:left + gray.shape[1]] = gray
+    height, width = shape
+    box = round(height * 20 / 28) if height >= 16 else height  # MNIST digits sit in a 20x20 box
+    resized = Image.fromarray((square * 255).astype(np.uint8)).resize((box, box), Image.Resampling.LANCZOS)
+    grid = np.zeros(shape)
+    top, left = (height - box) // 2, (width - box) // 2
+    grid[top:top + box, left:left + box] = np.asarray(resized, dtype=np.float64) / 255.0
+    return grid / grid.max()
+
+
+def shade(grid: np.ndarray) -> str:
+    """A small shaded picture of a grid in [0, 1], two characters per pixel (terminal cells are tall)."""
+    steps = np.clip((grid * (len(SHADES) - 1)).round().astype(int), 0, len(SHADES) - 1)
+    return "\n".join("".join(SHADES[v] * 2 for v in row) for row in steps)
+
+
+def top_classes(probabilities: np.ndarray, classes: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """The k most probable (class, probability) pairs of each row, most probable first."""
+    names = classes or [str(i) for i in range(probabilities.shape[1])]
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [[(names[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order)]
