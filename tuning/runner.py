@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +21,14 @@ from framework import TrainingDiverged
 from .config import Experiment, load_experiment
 from .datasets import Affine, Splits, TargetScale, fingerprint, load_dataset, split
 from .errors import UserError
+from .parallel import dispatch, worker_count
 from .report import render
 from .select import leaderboard, parameter_count, select_best
 from .space import trial_specs
 from .store import BEST_FILE, CONFIG_FILE, MODEL_FILE, PREDICTIONS_FILE, ExperimentStore, FolderLock, move_aside
-from .trial import TrialData, build_model, run_trial, score_key
+from .trial import TrialData, build_model, score_key
 
 HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-# One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
-# results must not depend on n_jobs. Parallelism comes from running trials side by side.
-TRIAL_BLAS_THREADS = 1
 METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy"]
 
 
@@ -111,26 +109,6 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return changes
 
 
-def _worker_count(n_jobs: int, n_tasks: int) -> int:
-    import joblib
-
-    return max(1, min(joblib.effective_n_jobs(n_jobs), n_tasks))
-
-
-def _dispatch(specs: list[dict], data: TrialData, n_jobs: int, scratch: Path) -> Iterator[dict]:
-    """Run trials with joblib, yielding records in the order they finish."""
-    import joblib
-
-    workers = _worker_count(n_jobs, len(specs))
-    if workers == 1:
-        yield from (run_trial(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
-        return
-    shared = data.share(scratch)  # workers map the arrays instead of receiving copies per trial
-    # batch_size=1: a trial is a coarse task; each result is stored the moment it finishes.
-    parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky", batch_size=1)
-    yield from parallel(joblib.delayed(run_trial)(spec, shared, TRIAL_BLAS_THREADS) for spec in specs)
-
-
 def _run_row(spec: dict, record: dict) -> dict:
     return {**{k: spec[k] for k in ("trial_id", "config_id", "repeat", "seed")}, **spec["params"], **record}
 
@@ -157,10 +135,10 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
         pending = [spec for spec in specs if spec["trial_id"] not in stored]
         by_id = {spec["trial_id"]: spec for spec in specs}
         done = len(specs) - len(pending)
-        workers = _worker_count(n_jobs, len(pending)) if pending else 0
+        workers = worker_count(n_jobs, len(pending)) if pending else 0
         fit_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix="tuning-data-") as scratch:
-            for record in _dispatch(pending, prep.data, n_jobs, Path(scratch)):
+            for record in dispatch(pending, prep.data, n_jobs, Path(scratch)):
                 spec = by_id[record["trial_id"]]
                 history = [{"trial_id": spec["trial_id"], **row} for row in record.pop("history")]
                 store.append(_run_row(spec, record), history)

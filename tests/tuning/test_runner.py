@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from framework import load_model
-from tuning import runner
+from tuning import parallel
 from tuning.config import load_experiment
 from tuning.datasets import Affine
 from tuning.errors import UserError
@@ -83,7 +83,7 @@ def test_diverging_lr_gives_diverged_rows_and_a_sane_best(tmp_path):
 
 
 def test_failed_trial_is_a_row_and_the_search_goes_on(tmp_path, quick_overrides, monkeypatch):
-    real = runner.run_trial
+    real = parallel.run_trial
 
     def flaky(spec, data, threads):
         if spec["params"]["hidden_units"] == 8 and spec["params"]["lr"] == 0.2:
@@ -91,7 +91,7 @@ def test_failed_trial_is_a_row_and_the_search_goes_on(tmp_path, quick_overrides,
             return real(raise_inside, data, threads)
         return real(spec, data, threads)
 
-    monkeypatch.setattr(runner, "run_trial", flaky)
+    monkeypatch.setattr(parallel, "run_trial", flaky)
     result, folder = _run(tmp_path, quick_overrides)
     runs = pd.read_csv(folder / "runs.csv")
     failed = runs[runs["status"] == "failed"]
