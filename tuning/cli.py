@@ -126,8 +126,8 @@ def command_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_leaderboard(result.leaderboard, prep.params, prep.data.task))
         print()
-    skipped = result.n_trials - result.n_run
-    print(f"{result.n_run} trials run" + (f", {skipped} resumed from the folder" if skipped else "")
+    unit = f"trial-rungs ({result.n_trials} trials, {result.rungs} rungs)" if result.rungs else "trials"
+    print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
           + f" in {result.wall_seconds:.1f} s on {max(result.n_workers, 1)} worker(s)")
     print(f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f} (n={best['n_repeats']})")
     tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))

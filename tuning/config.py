@@ -240,7 +240,7 @@ def _check_space(config: dict) -> None:
         if isinstance(values, dict):
             if strategy == "grid":
                 raise UserError(f"config: search.space.{key} is a range {values!r}, but grid search needs a list "
-                                "of values (use strategy = \"random\" for ranges)")
+                                "of values (use strategy = \"random\" or \"halving\" for ranges)")
             _check_range(key, values)
         elif isinstance(values, list):
             if not values:
@@ -298,6 +298,9 @@ def load_experiment(path: str | os.PathLike | None = None, overrides: list[str] 
         _override(config, text)
     _check_all(config)
     _check_space(config)
+    if config["search"]["strategy"] == "halving" and config["train"]["early_stopping"]:
+        raise UserError("config: train.early_stopping must be 0 with strategy = \"halving\" "
+                        "(successive halving already stops the weaker configurations)")
     data = config["data"]
     if not 0 < data["test_size"] + data["val_size"] < 1:
         raise UserError(f"config: data.test_size + data.val_size must be in (0, 1), "

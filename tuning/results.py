@@ -15,7 +15,7 @@ from .config import Experiment, load_experiment
 from .errors import UserError
 from .select import leaderboard
 from .space import candidates
-from .store import BEST_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, RUNS_FILE
+from .store import BEST_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, RUNGS_FILE, RUNS_FILE
 from .trial import score_key
 
 
@@ -33,6 +33,7 @@ class FolderResults:
     best: dict | None
     predictions: pd.DataFrame | None
     expected_trials: int
+    rungs: pd.DataFrame | None = None  # successive halving: one row per trial and rung
 
     @property
     def score(self) -> str:
@@ -75,4 +76,5 @@ def read_results(folder: str | Path) -> FolderResults:
                    if predictions_path.is_file() else None)
     expected = len(candidates(experiment)) * experiment.search["repeats"]
     board = leaderboard(runs, params, task) if len(runs) else pd.DataFrame()
-    return FolderResults(folder, experiment, runs, history, params, task, board, best, predictions, expected)
+    rungs = _read_csv(folder / RUNGS_FILE) if (folder / RUNGS_FILE).is_file() else None
+    return FolderResults(folder, experiment, runs, history, params, task, board, best, predictions, expected, rungs)

@@ -7,6 +7,8 @@ to the store at once. Running the same experiment again resumes: stored trials a
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +27,19 @@ from .parallel import dispatch, worker_count
 from .report import render
 from .select import leaderboard, parameter_count, select_best
 from .space import trial_specs
-from .store import BEST_FILE, CONFIG_FILE, MODEL_FILE, PREDICTIONS_FILE, ExperimentStore, FolderLock, move_aside
+from .store import (
+    BEST_FILE,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    RUNGS_FILE,
+    RUNS_FILE,
+    ExperimentStore,
+    FolderLock,
+    move_aside,
+    write_table,
+)
 from .trial import TrialData, build_model, score_key
 
 HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -36,14 +50,16 @@ def _without_accuracy(columns: list[str], task: str) -> list[str]:
     return columns if task == "classification" else [c for c in columns if "accuracy" not in c]
 
 
-def runs_columns(params: list[str], task: str) -> list[str]:
-    """runs.csv's columns: identity, searched params, outcome, metrics, time."""
-    return ["trial_id", "config_id", "repeat", "seed", *params, "status", "error", "epochs", "final_epoch",
-            *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
+def runs_columns(params: list[str], task: str, halving: bool = False) -> list[str]:
+    """runs.csv's columns: identity, searched params, (rung reached), outcome, metrics, time."""
+    return ["trial_id", "config_id", "repeat", "seed", *params, *(["rung"] if halving else []), "status", "error",
+            "epochs", "final_epoch", *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
 
 
-def history_columns(task: str) -> list[str]:
-    return _without_accuracy(HISTORY_COLUMNS, task)
+def history_columns(task: str, halving: bool = False) -> list[str]:
+    """history.csv's columns; successive halving adds the rung each epoch belongs to."""
+    columns = _without_accuracy(HISTORY_COLUMNS, task)
+    return [columns[0], "rung", *columns[1:]] if halving else columns
 
 
 @dataclass
@@ -67,7 +83,9 @@ class RunResult:
     leaderboard: pd.DataFrame
     best: dict
     n_trials: int
-    n_run: int
+    n_run: int  # trainings run now (under halving: trial-rungs)
+    n_resumed: int  # trainings found stored in the folder
+    rungs: int  # successive-halving rungs (0 for grid and random search)
     wall_seconds: float
     fit_seconds: float
     n_workers: int
@@ -123,37 +141,154 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     """
     start = time.perf_counter()
     prep = prepared or prepare(experiment, out, force)
-    folder, specs, task = prep.folder, prep.specs, prep.data.task
+    folder = prep.folder
     n_jobs = experiment.search["n_jobs"] if n_jobs is None else n_jobs
+    search = _search_halving if experiment.search["strategy"] == "halving" else _search_all
     with FolderLock(folder):
         if prep.replace:
             move_aside(folder)
         if not (folder / CONFIG_FILE).exists():
             (folder / CONFIG_FILE).write_text(experiment.to_toml(), encoding="utf-8")
-        store = ExperimentStore(folder, runs_columns(prep.params, task), history_columns(task))
-        stored = store.open()
-        pending = [spec for spec in specs if spec["trial_id"] not in stored]
-        by_id = {spec["trial_id"]: spec for spec in specs}
-        done = len(specs) - len(pending)
-        workers = worker_count(n_jobs, len(pending)) if pending else 0
-        fit_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix="tuning-data-") as scratch:
-            for record in dispatch(pending, prep.data, n_jobs, Path(scratch)):
-                spec = by_id[record["trial_id"]]
-                history = [{"trial_id": spec["trial_id"], **row} for row in record.pop("history")]
-                store.append(_run_row(spec, record), history)
-                fit_seconds += record["fit_seconds"]
-                done += 1
-                if on_trial:
-                    on_trial(record, done, len(specs))
-        store.sort([spec["trial_id"] for spec in specs])
-        runs = pd.read_csv(store.runs_path)
-        board = leaderboard(runs, prep.params, task)
+            n_run, n_resumed, rungs, fit_seconds, workers = search(prep, n_jobs, Path(scratch), on_trial)
+        runs = pd.read_csv(folder / RUNS_FILE)
+        board = leaderboard(runs, prep.params, prep.data.task)
         best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
         if render_report:
             render(folder)
-    return RunResult(folder, board, best, len(specs), len(pending), time.perf_counter() - start, fit_seconds,
-                     workers, prep.splits)
+    return RunResult(folder, board, best, len(prep.specs), n_run, n_resumed, rungs, time.perf_counter() - start,
+                     fit_seconds, workers, prep.splits)
+
+
+def _search_all(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[int, int, int, float, int]:
+    """Grid or random search: every trial trains its full epochs.
+
+    Returns (trainings run, trainings resumed, rungs, fit seconds, workers), as `_search_halving`.
+    """
+    specs, task = prep.specs, prep.data.task
+    store = ExperimentStore(prep.folder, runs_columns(prep.params, task), history_columns(task))
+    stored = store.open()
+    pending = [spec for spec in specs if spec["trial_id"] not in stored]
+    by_id = {spec["trial_id"]: spec for spec in specs}
+    done, fit_seconds = len(specs) - len(pending), 0.0
+    for record in dispatch(pending, prep.data, n_jobs, scratch):
+        spec = by_id[record["trial_id"]]
+        history = [{"trial_id": spec["trial_id"], **row} for row in record.pop("history")]
+        store.append(_run_row(spec, record), history)
+        fit_seconds += record["fit_seconds"]
+        done += 1
+        if on_trial:
+            on_trial(record, done, len(specs))
+    store.sort([spec["trial_id"] for spec in specs])
+    workers = worker_count(n_jobs, len(pending)) if pending else 0
+    return len(pending), len(specs) - len(pending), 0, fit_seconds, workers
+
+
+def rung_schedule(min_epochs: int, eta: int, epochs: int) -> list[int]:
+    """The epoch count each rung trains up to: min_epochs, min_epochs * eta, ..., then `epochs`."""
+    ends, end = [], min_epochs
+    while end < epochs:
+        ends.append(end)
+        end *= eta
+    return [*ends, epochs]
+
+
+def rung_sizes(n_configs: int, eta: int, rungs: int) -> list[int]:
+    """Configurations per rung: all, then the best ceil(1/eta) of the rung before (at least one)."""
+    sizes = [n_configs]
+    for _ in range(rungs - 1):
+        sizes.append(max(1, math.ceil(sizes[-1] / eta)))
+    return sizes
+
+
+def _checkpoint(folder: Path, trial_id: str, rung: int) -> Path:
+    return folder / CHECKPOINTS_DIR / f"{trial_id}-rung{rung}.npz"
+
+
+def _save_state(path: Path, state: dict) -> None:
+    """A trial's weights and optimizer state after a rung, so the next rung continues from it."""
+    arrays = {f"w{i}": w for i, w in enumerate(state["weights"])}
+    for name, values in state["optimizer"].items():
+        arrays.update({f"opt_{name}_{i}": a for i, a in enumerate(values)})
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, iterations=state["iterations"], **arrays)
+    tmp.replace(path)
+
+
+def _load_state(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays))]
+    optimizer: dict[str, list] = {}
+    for key in sorted((k for k in arrays if k.startswith("opt_")), key=lambda k: int(k.rsplit("_", 1)[1])):
+        optimizer.setdefault(key[4:].rsplit("_", 1)[0], []).append(arrays[key])
+    return {"weights": weights, "optimizer": optimizer, "iterations": int(arrays["iterations"])}
+
+
+def _search_halving(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[int, int, int, float, int]:
+    """Successive halving: all configurations train `min_epochs`, the best 1/eta continue (from their
+    saved weights and optimizer state) to eta times the epochs, and so on up to `epochs`.
+
+    rungs.csv is the journal (one row per trial and rung) that resume reads; runs.csv holds each
+    trial's latest rung and is rewritten after every rung.
+    """
+    experiment, specs, task, folder = prep.experiment, prep.specs, prep.data.task, prep.folder
+    search = experiment.search
+    schedule = rung_schedule(search["min_epochs"], search["eta"], experiment.train["epochs"])
+    configs = sorted({spec["config_id"] for spec in specs})
+    sizes = rung_sizes(len(configs), search["eta"], len(schedule))
+    repeats = search["repeats"]
+    columns = runs_columns(prep.params, task, halving=True)
+    store = ExperimentStore(folder, columns, history_columns(task, halving=True), journal=RUNGS_FILE,
+                            key=("trial_id", "rung"))
+    stored = store.open()
+    total = sum(sizes) * repeats
+    done = n_run = 0
+    fit_seconds, workers = 0.0, 0
+    alive = configs
+    for rung, end in enumerate(schedule):
+        begin = schedule[rung - 1] if rung else 0
+        last = rung == len(schedule) - 1
+        journal = pd.read_csv(store.runs_path, dtype={"trial_id": str})
+        healthy_before = set(journal.loc[(journal["rung"] == rung - 1) & (journal["status"] == "ok"), "trial_id"])
+        segments = []
+        for spec in specs:
+            if spec["config_id"] not in alive or (rung and spec["trial_id"] not in healthy_before):
+                continue
+            if f"{spec['trial_id']}/{rung}" in stored:
+                done += 1
+                continue
+            segments.append({**spec, "rung": rung, "start_epoch": begin, "end_epoch": end, "keep_state": not last,
+                             "fit_seed": int(np.random.SeedSequence([spec["seed"], rung]).generate_state(1)[0]),
+                             "state": _load_state(_checkpoint(folder, spec["trial_id"], rung - 1)) if rung else None})
+        by_id = {segment["trial_id"]: segment for segment in segments}
+        workers = max(workers, worker_count(n_jobs, len(segments)) if segments else 0)
+        for record in dispatch(segments, prep.data, n_jobs, scratch):
+            segment = by_id[record["trial_id"]]
+            state = record.pop("state", None)
+            if state is not None:  # saved before the journal row: a stored rung always has its checkpoint
+                _save_state(_checkpoint(folder, segment["trial_id"], rung), state)
+            history = [{"trial_id": segment["trial_id"], "rung": rung, **row} for row in record.pop("history")]
+            store.append({**_run_row(segment, record), "rung": rung}, history)
+            fit_seconds += record["fit_seconds"]
+            done, n_run = done + 1, n_run + 1
+            if on_trial:
+                on_trial(record, done, total)
+        journal = pd.read_csv(store.runs_path, dtype={"trial_id": str})
+        this_rung = journal[journal["rung"] == rung]
+        if not last and len(this_rung):
+            board = leaderboard(this_rung, prep.params, task)
+            alive = board["config_id"].head(sizes[rung + 1]).tolist()
+    order = [f"{spec['trial_id']}/{rung}" for rung in range(len(schedule)) for spec in specs]
+    store.sort(order)
+    # runs.csv: each trial's latest rung, its text copied from the journal as it is.
+    journal = pd.read_csv(store.runs_path, dtype=str, keep_default_na=False)
+    latest = {row["trial_id"]: row for row in sorted(journal.to_dict("records"), key=lambda row: int(row["rung"]))}
+    write_table(folder / RUNS_FILE, columns, [latest[s["trial_id"]] for s in specs if s["trial_id"] in latest])
+    shutil.rmtree(folder / CHECKPOINTS_DIR, ignore_errors=True)  # the final model is refit from scratch
+    return n_run, done - n_run, len(schedule), fit_seconds, workers
 
 
 def _versions() -> dict:

@@ -2,7 +2,8 @@
 
 A configuration's score is the mean over its repeats (std and n shown). Ties, common when
 one validation sample is a third of a point, break by mean validation loss, then grid order.
-A configuration with any failed or diverged repeat ranks after every healthy one.
+A configuration with any failed or diverged repeat ranks after every healthy one; under successive
+halving, configurations that reached a later rung rank first.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ def leaderboard(runs: pd.DataFrame, params: list[str], task: str) -> pd.DataFram
     board["epochs"] = healthy["final_epoch"].mean()
     board["fit_seconds"] = grouped["fit_seconds"].mean()
     board["all_ok"] = board["n_ok"] == board["n"]
+    # Successive halving: a configuration that reached a later rung trained longer and beat the rest.
+    board["_rung"] = -grouped["rung"].max() if "rung" in runs.columns else 0
     board = board.reset_index()
     order = board.assign(_score=-board["mean"] if higher_is_better else board["mean"])
-    order = order.sort_values(["all_ok", "_score", "val_loss", "config_id"], ascending=[False, True, True, True],
-                              na_position="last", kind="mergesort")
+    order = order.sort_values(["_rung", "all_ok", "_score", "val_loss", "config_id"],
+                              ascending=[True, False, True, True, True], na_position="last", kind="mergesort")
+    order = order.drop(columns="_rung")
     board = order.drop(columns="_score").reset_index(drop=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
     return board

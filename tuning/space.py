@@ -50,7 +50,9 @@ def candidates(experiment: Experiment) -> list[dict]:
     space = experiment.space
     if not space:
         return [{}]
-    if experiment.search["strategy"] == "random":
+    strategy = experiment.search["strategy"]
+    # Halving starts from the grid, or from random draws when any setting is a range.
+    if strategy == "random" or (strategy == "halving" and any(isinstance(v, dict) for v in space.values())):
         distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in space.items()}
         # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
         state = np.random.RandomState(np.random.SeedSequence([experiment.seed, 1]).generate_state(1)[0])

@@ -22,8 +22,10 @@ from .errors import UserError
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
 BEST_FILE, MODEL_FILE, REPORT_FILE, PLOTS_DIR = "best.json", "model.npz", "report.md", "plots"
 PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
+RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
 # Everything a run writes; moved aside together when --force replaces an experiment.
-OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOTS_DIR)
+OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOTS_DIR,
+           RUNGS_FILE, CHECKPOINTS_DIR)
 
 
 def _cell(value) -> str:
@@ -99,17 +101,32 @@ class FolderLock:
 
 
 class ExperimentStore:
-    """Appends trial records to runs.csv / history.csv in `folder`, and knows which trials are stored."""
+    """Appends finished work to a journal CSV (runs.csv) and its epochs to history.csv in `folder`.
 
-    def __init__(self, folder: Path, runs_columns: list[str], history_columns: list[str]) -> None:
+    A unit of work is identified by the `key` columns (the trial id; a trial and rung for
+    successive halving, whose journal is rungs.csv); both CSVs carry them.
+    """
+
+    def __init__(self, folder: Path, runs_columns: list[str], history_columns: list[str],
+                 journal: str = RUNS_FILE, key: tuple[str, ...] = ("trial_id",)) -> None:
         self.folder = Path(folder)
-        self.runs_path = self.folder / RUNS_FILE
+        self.runs_path = self.folder / journal
         self.history_path = self.folder / HISTORY_FILE
         self.runs_columns, self.history_columns = runs_columns, history_columns
+        self.key = key
         self.stored_ids: set[str] = set()
 
+    def _key_of(self, columns: list[str]):
+        """A function from a CSV row (list of strings) to its key: 'id', or 'id/rung' for two columns."""
+        positions = [columns.index(k) for k in self.key]
+        return lambda row: "/".join(row[i] for i in positions)
+
+    def key_of(self, record: dict) -> str:
+        """The key of a record (dict) as stored: the same text its CSV row gives."""
+        return "/".join(str(record[k]) for k in self.key)
+
     def open(self) -> set[str]:
-        """Create or repair the CSVs; return the ids of the trials already stored."""
+        """Create or repair the CSVs; return the keys of the work already stored."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for path, columns in ((self.runs_path, self.runs_columns), (self.history_path, self.history_columns)):
             _cut_torn_line(path)
@@ -121,39 +138,48 @@ class ExperimentStore:
                 raise UserError(f"{path} has columns {header}, expected {columns}: it belongs to another "
                                 "experiment; use --force to replace it or choose another --out")
         _, runs = _read_rows(self.runs_path)
-        self.stored_ids = {row[0] for row in runs}
+        self.stored_ids = set(map(self._key_of(self.runs_columns), runs))
         _, history = _read_rows(self.history_path)
-        orphans = [row for row in history if row[0] not in self.stored_ids]
-        if orphans:  # epochs of a trial killed before its runs row was written: it will run again
-            _write_atomic(self.history_path, self.history_columns,
-                          [row for row in history if row[0] in self.stored_ids])
+        history_key = self._key_of(self.history_columns)
+        kept = [row for row in history if history_key(row) in self.stored_ids]
+        if len(kept) < len(history):  # epochs of work killed before its journal row was written: it runs again
+            _write_atomic(self.history_path, self.history_columns, kept)
         return set(self.stored_ids)
 
     def append(self, run_row: dict, history_rows: list[dict]) -> None:
-        """Store one finished trial: its epoch rows, then its runs row, each flushed.
+        """Store one finished unit of work: its epoch rows, then its journal row, each flushed.
 
         Flushed to the OS, which keeps them through a killed process; an fsync per trial would
         guard only against a machine crash and cost ~0.5 ms per file (4% of a digits run).
         """
-        if run_row["trial_id"] in self.stored_ids:
-            raise RuntimeError(f"trial {run_row['trial_id']} is already stored")
+        key = self.key_of(run_row)
+        if key in self.stored_ids:
+            raise RuntimeError(f"trial {key} is already stored")
         for path, lines in (
             (self.history_path, [_csv_line(r.get(c) for c in self.history_columns) for r in history_rows]),
             (self.runs_path, [_csv_line(run_row.get(c) for c in self.runs_columns)]),
         ):
             with open(path, "a", encoding="utf-8", newline="") as f:
                 f.writelines(lines)
-        self.stored_ids.add(run_row["trial_id"])
+        self.stored_ids.add(key)
 
     def sort(self, order: list[str]) -> None:
-        """Rewrite both CSVs in the canonical trial order (grid order), so that runs with any n_jobs match."""
-        rank = {trial_id: i for i, trial_id in enumerate(order)}
-        for path, columns, key in (
-            (self.runs_path, self.runs_columns, lambda row: rank.get(row[0], len(rank))),
-            (self.history_path, self.history_columns, lambda row: (rank.get(row[0], len(rank)), int(row[1]))),
+        """Rewrite both CSVs in the canonical order of `order` (keys), so that runs with any n_jobs match."""
+        rank = {key: i for i, key in enumerate(order)}
+        runs_key, history_key = self._key_of(self.runs_columns), self._key_of(self.history_columns)
+        epoch = self.history_columns.index("epoch")
+        for path, columns, sort_key in (
+            (self.runs_path, self.runs_columns, lambda row: rank.get(runs_key(row), len(rank))),
+            (self.history_path, self.history_columns,
+             lambda row: (rank.get(history_key(row), len(rank)), int(row[epoch]))),
         ):
             _, rows = _read_rows(path)
-            _write_atomic(path, columns, sorted(rows, key=key))
+            _write_atomic(path, columns, sorted(rows, key=sort_key))
+
+
+def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Write a whole CSV atomically from dicts (a temporary file renamed into place)."""
+    _write_atomic(path, columns, [[row.get(c) for c in columns] for row in rows])
 
 
 def move_aside(folder: Path) -> Path | None:

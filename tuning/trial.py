@@ -102,16 +102,20 @@ def build_optimizer(params: dict) -> Optimizer:
 
 
 class EpochRecorder(Callback):
-    """Keeps every epoch's logs with the seconds it took (the rows of history.csv)."""
+    """Keeps every epoch's logs with the seconds it took (the rows of history.csv).
 
-    def __init__(self) -> None:
+    Epochs are numbered from `first_epoch` + 1, so a continued trial's rows follow its earlier ones.
+    """
+
+    def __init__(self, first_epoch: int = 0) -> None:
         self.rows: list[dict] = []
+        self.first_epoch = first_epoch
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self.rows.append({"epoch": epoch + 1, **logs, "seconds": time.perf_counter() - self._start})
+        self.rows.append({"epoch": self.first_epoch + epoch + 1, **logs, "seconds": time.perf_counter() - self._start})
 
 
 class DivergenceGuard(Callback):
@@ -149,26 +153,32 @@ def run_trial(spec: dict, data: TrialData, blas_threads: int | None = None) -> d
     """Train one configuration and return its record: spec fields, status, metrics, epoch rows.
 
     `spec` holds `trial_id`, `config_id`, `repeat`, `seed`, the searched `params` and the full
-    `train` settings (defaults with the params applied).
+    `train` settings (defaults with the params applied). Successive halving adds a segment:
+    `start_epoch` / `end_epoch`, the `state` to continue from (weights and optimizer state, from
+    an earlier record), a `fit_seed` for the segment's shuffling, and `keep_state` to return it.
     """
     from threadpoolctl import threadpool_limits
 
     record = {"trial_id": spec["trial_id"], "status": "ok", "error": "", "epochs": 0, "final_epoch": 0,
               "fit_seconds": 0.0, "history": []}
-    recorder = EpochRecorder()
     train = spec["train"]
+    first_epoch, last_epoch = spec.get("start_epoch", 0), spec.get("end_epoch", train["epochs"])
+    recorder = EpochRecorder(first_epoch)
     start = time.perf_counter()
     try:
         with threadpool_limits(limits=blas_threads, user_api="blas"):
             model = build_model(train, data.n_features, data.n_outputs, data.task, spec["seed"])
             untrained = model.evaluate(data.X_train, data.y_train)["loss"]
+            if spec.get("state") is not None:
+                model.set_weights(spec["state"]["weights"])
+                model.optimizer.load_state(spec["state"]["optimizer"], spec["state"]["iterations"])
             callbacks: list[Callback] = [recorder, DivergenceGuard(untrained)]
             stopper = None
             if train["early_stopping"]:
                 stopper = EarlyStopping("val_loss", patience=train["early_stopping"], restore_best_weights=True)
                 callbacks.append(stopper)
-            model.fit(data.X_train, data.y_train, epochs=train["epochs"], batch_size=train["batch_size"],
-                      validation_data=(data.X_val, data.y_val), callbacks=callbacks)
+            model.fit(data.X_train, data.y_train, epochs=last_epoch - first_epoch, batch_size=train["batch_size"],
+                      validation_data=(data.X_val, data.y_val), callbacks=callbacks, seed=spec.get("fit_seed"))
     except TrainingDiverged as exc:
         record.update(status="diverged", error=str(exc))
     except Exception as exc:  # one bad candidate must not end the search (scikit-learn's error_score)
@@ -176,7 +186,7 @@ def run_trial(spec: dict, data: TrialData, blas_threads: int | None = None) -> d
     record["fit_seconds"] = time.perf_counter() - start
     rows = recorder.rows
     record["history"] = rows
-    record["epochs"] = len(rows)
+    record["epochs"] = first_epoch + len(rows)
     if record["status"] == "ok" and rows:
         # EarlyStopping restored its best epoch's weights: that epoch is what the trial produced.
         restored = stopper is not None and stopper.best_epoch is not None
@@ -188,4 +198,7 @@ def run_trial(spec: dict, data: TrialData, blas_threads: int | None = None) -> d
         record.update({f"best_{k}": best[k] for k in best if k.startswith("val_")})
         if not all(math.isfinite(v) for k, v in final.items() if k != "epoch"):
             record.update(status="diverged", error="validation loss is not finite")
+    if spec.get("keep_state") and record["status"] == "ok":
+        record["state"] = {"weights": model.get_weights(), "iterations": model.optimizer.iterations,
+                           "optimizer": {k: [a.copy() for a in v] for k, v in model.optimizer.state().items()}}
     return record
