@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "scheduler": "",
         "select": "mean",
         "eta": 3,
-        "min_epochs": 1,
+        "min_epochs": 3,
         "space": {
             "lr": [0.01, 0.05, 0.1],
             "batch_size": [16, 32, 64],
