@@ -203,10 +203,14 @@ class Affine:
         return cls(1.0 / scaler.scale_, -scaler.mean_ / scaler.scale_)
 
     def apply(self, X: np.ndarray) -> np.ndarray:
-        """Scaled float32 rows."""
-        out = np.asarray(X, dtype=np.float64) * self.mul
-        out += self.add
-        return out.astype(np.float32)
+        """Scaled float32 rows, computed in float64 a slice of rows at a time (no full-size float64 copy)."""
+        X = np.asarray(X)
+        out = np.empty(X.shape, dtype=np.float32)
+        for start in range(0, len(X), 8192):
+            rows = X[start:start + 8192].astype(np.float64) * self.mul
+            rows += self.add
+            out[start:start + 8192] = rows
+        return out
 
     def to_dict(self) -> dict:
         return {"mul": self.mul.tolist(), "add": self.add.tolist()}

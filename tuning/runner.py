@@ -6,6 +6,8 @@ to the store at once. Running the same experiment again resumes: stored trials a
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import shutil
@@ -23,7 +25,7 @@ from framework import TrainingDiverged
 from .config import Experiment, load_experiment
 from .datasets import Affine, Splits, TargetScale, fingerprint, load_dataset, split
 from .errors import UserError
-from .parallel import dispatch, worker_count
+from .parallel import DaskCluster, dispatch, worker_count
 from .report import render
 from .select import leaderboard, parameter_count, select_best
 from .space import trial_specs
@@ -144,13 +146,21 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     folder = prep.folder
     n_jobs = experiment.search["n_jobs"] if n_jobs is None else n_jobs
     search = _search_halving if experiment.search["strategy"] == "halving" else _search_all
-    with FolderLock(folder):
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if experiment.search["backend"] == "dask":  # one cluster for the whole run (every rung), reached
+            # before anything is written, so an unreachable scheduler leaves the folder as it was
+            cluster = stack.enter_context(DaskCluster(experiment.search["scheduler"],
+                                                      worker_count(n_jobs, len(prep.specs))))
+        stack.enter_context(FolderLock(folder))
         if prep.replace:
             move_aside(folder)
         if not (folder / CONFIG_FILE).exists():
             (folder / CONFIG_FILE).write_text(experiment.to_toml(), encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="tuning-data-") as scratch:
-            n_run, n_resumed, rungs, fit_seconds, workers = search(prep, n_jobs, Path(scratch), on_trial)
+            run = functools.partial(dispatch, n_jobs=n_jobs, scratch=Path(scratch), cluster=cluster)
+            n_run, n_resumed, rungs, fit_seconds = search(prep, run, on_trial)
+            workers = cluster.workers if cluster is not None else worker_count(n_jobs, n_run) if n_run else 0
         runs = pd.read_csv(folder / RUNS_FILE)
         board = leaderboard(runs, prep.params, prep.data.task)
         best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
@@ -160,10 +170,10 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
                      fit_seconds, workers, prep.splits)
 
 
-def _search_all(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[int, int, int, float, int]:
-    """Grid or random search: every trial trains its full epochs.
+def _search_all(prep: Prepared, run: Callable, on_trial) -> tuple[int, int, int, float]:
+    """Grid or random search: every trial trains its full epochs; `run(specs, data)` dispatches them.
 
-    Returns (trainings run, trainings resumed, rungs, fit seconds, workers), as `_search_halving`.
+    Returns (trainings run, trainings resumed, rungs, fit seconds), as `_search_halving`.
     """
     specs, task = prep.specs, prep.data.task
     store = ExperimentStore(prep.folder, runs_columns(prep.params, task), history_columns(task))
@@ -171,7 +181,7 @@ def _search_all(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[i
     pending = [spec for spec in specs if spec["trial_id"] not in stored]
     by_id = {spec["trial_id"]: spec for spec in specs}
     done, fit_seconds = len(specs) - len(pending), 0.0
-    for record in dispatch(pending, prep.data, n_jobs, scratch):
+    for record in run(pending, prep.data):
         spec = by_id[record["trial_id"]]
         history = [{"trial_id": spec["trial_id"], **row} for row in record.pop("history")]
         store.append(_run_row(spec, record), history)
@@ -180,8 +190,7 @@ def _search_all(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[i
         if on_trial:
             on_trial(record, done, len(specs))
     store.sort([spec["trial_id"] for spec in specs])
-    workers = worker_count(n_jobs, len(pending)) if pending else 0
-    return len(pending), len(specs) - len(pending), 0, fit_seconds, workers
+    return len(pending), len(specs) - len(pending), 0, fit_seconds
 
 
 def rung_schedule(min_epochs: int, eta: int, epochs: int) -> list[int]:
@@ -227,7 +236,7 @@ def _load_state(path: Path) -> dict:
     return {"weights": weights, "optimizer": optimizer, "iterations": int(arrays["iterations"])}
 
 
-def _search_halving(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tuple[int, int, int, float, int]:
+def _search_halving(prep: Prepared, run: Callable, on_trial) -> tuple[int, int, int, float]:
     """Successive halving: all configurations train `min_epochs`, the best 1/eta continue (from their
     saved weights and optimizer state) to eta times the epochs, and so on up to `epochs`.
 
@@ -246,7 +255,7 @@ def _search_halving(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tup
     stored = store.open()
     total = sum(sizes) * repeats
     done = n_run = 0
-    fit_seconds, workers = 0.0, 0
+    fit_seconds = 0.0
     alive = configs
     for rung, end in enumerate(schedule):
         begin = schedule[rung - 1] if rung else 0
@@ -264,8 +273,7 @@ def _search_halving(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tup
                              "fit_seed": int(np.random.SeedSequence([spec["seed"], rung]).generate_state(1)[0]),
                              "state": _load_state(_checkpoint(folder, spec["trial_id"], rung - 1)) if rung else None})
         by_id = {segment["trial_id"]: segment for segment in segments}
-        workers = max(workers, worker_count(n_jobs, len(segments)) if segments else 0)
-        for record in dispatch(segments, prep.data, n_jobs, scratch):
+        for record in run(segments, prep.data):
             segment = by_id[record["trial_id"]]
             state = record.pop("state", None)
             if state is not None:  # saved before the journal row: a stored rung always has its checkpoint
@@ -288,7 +296,7 @@ def _search_halving(prep: Prepared, n_jobs: int, scratch: Path, on_trial) -> tup
     latest = {row["trial_id"]: row for row in sorted(journal.to_dict("records"), key=lambda row: int(row["rung"]))}
     write_table(folder / RUNS_FILE, columns, [latest[s["trial_id"]] for s in specs if s["trial_id"] in latest])
     shutil.rmtree(folder / CHECKPOINTS_DIR, ignore_errors=True)  # the final model is refit from scratch
-    return n_run, done - n_run, len(schedule), fit_seconds, workers
+    return n_run, done - n_run, len(schedule), fit_seconds
 
 
 def _versions() -> dict:
