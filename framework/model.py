@@ -258,13 +258,7 @@ class Model:
                 output = forward(output, True)
             loss = loss_fn.forward(output, yb)
             if not math.isfinite(loss):
-                self.set_weights(snapshot)
-                if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
-                    return None
-                where = f"end of epoch {epoch}" if epoch else "initial weights"
-                raise TrainingDiverged(
-                    f"fit: loss became {loss} at epoch {epoch + 1} of {epochs}, batch {batch + 1}; "
-                    f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
+                return self._diverged(f"loss became {loss}", snapshot, callbacks, epoch, epochs, batch, loss)
             if labels is not None:
                 correct += correct_count(output, yb if labels_are_y else labels[rows])
             grad = loss_fn.backward()
@@ -275,17 +269,20 @@ class Model:
         if not all(np.isfinite(p).all() for p in self._params):
             # The epoch's last step overflowed the weights although its loss was finite: without this
             # check fit would return (or the next epoch would snapshot) an inf/NaN model.
-            self.set_weights(snapshot)
-            if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
-                return None
-            where = f"end of epoch {epoch}" if epoch else "initial weights"
-            raise TrainingDiverged(
-                f"fit: weights became non-finite at epoch {epoch + 1} of {epochs}, batch {batch + 1}; "
-                f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
+            return self._diverged("weights became non-finite", snapshot, callbacks, epoch, epochs, batch, loss)
         logs = {"loss": total_loss / n}
         if labels is not None:
             logs["accuracy"] = correct / n
         return logs
+
+    def _diverged(self, what: str, snapshot, callbacks, epoch: int, epochs: int, batch: int, loss: float) -> None:
+        """Restore the epoch's starting weights; return None if a callback stops quietly, else raise."""
+        self.set_weights(snapshot)
+        if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
+            return None
+        where = f"end of epoch {epoch}" if epoch else "initial weights"
+        raise TrainingDiverged(f"fit: {what} at epoch {epoch + 1} of {epochs}, batch {batch + 1}; "
+                               f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
 
     # ------------------------------------------------------------------ inference
     def evaluate(self, X, y, batch_size: int = 1024, _checked: bool = False) -> dict[str, float]:

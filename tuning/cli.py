@@ -30,6 +30,13 @@ def _version() -> str:
         return "0.1.0"
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="main.py",
@@ -66,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(also for an interrupted experiment). runs.csv and history.csv are never changed.",
         epilog="example:\n  python main.py report results/digits", formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("folder", metavar="DIR", help="an experiment folder (results/<name>)")
-    report.add_argument("--top", type=int, default=10, metavar="K", help="configurations to list (default 10)")
+    report.add_argument("--top", type=_positive_int, default=10, metavar="K",
+                        help="configurations to list (default 10)")
     report.set_defaults(handler=command_report)
 
     predict = sub.add_parser(
@@ -78,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("model", metavar="MODEL", help="a model.npz from an experiment folder")
     predict.add_argument("input", metavar="INPUT", help=".csv or .npy of feature rows, or an image file")
-    predict.add_argument("--top", type=int, default=3, metavar="K", help="most probable classes to show (default 3)")
+    predict.add_argument("--top", type=_positive_int, default=3, metavar="K",
+                         help="most probable classes to show (default 3)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
     predict.set_defaults(handler=command_predict)
     return parser
@@ -129,28 +138,28 @@ def command_run(args: argparse.Namespace) -> int:
     unit = f"trial-rungs ({result.n_trials} trials, {result.rungs} rungs)" if result.rungs else "trials"
     print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
           + f" in {result.wall_seconds:.1f} s on {max(result.n_workers, 1)} worker(s)")
-    print(f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f} (n={best['n_repeats']})")
-    tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
-    print(f"final model (retrained on train+val, {best['epochs']} epochs): {tests}")
+    print(_best_lines(best, key))
     print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
     return 0
+
+
+def _best_lines(best: dict, key: str) -> str:
+    """The chosen configuration with its validation score, and the final model's test scores."""
+    tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
+    return (f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f} (n={best['n_repeats']})\n"
+            f"final model (retrained on train+val, {best['epochs']} epochs): {tests}")
 
 
 def command_report(args: argparse.Namespace) -> int:
     from .report import format_leaderboard, render, status_line
 
-    if args.top < 1:
-        raise UserError(f"report: --top must be at least 1, got {args.top}")
     results, plots, report_path = render(args.folder)
     if len(results.board):
         print(format_leaderboard(results.board, results.params, results.task, top=args.top))
         print()
     print(status_line(results))
-    best = results.best
-    if best:
-        key = results.score
-        tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
-        print(f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f}; final model: {tests}")
+    if results.best:
+        print(_best_lines(results.best, results.score))
     print(f"wrote {len(plots)} plots to {results.folder / 'plots'}/ and {report_path}")
     return 0
 
@@ -161,8 +170,6 @@ def command_predict(args: argparse.Namespace) -> int:
 
     from .predict import IMAGE_SUFFIXES, Predictor, image_to_grid, read_rows, shade, top_classes
 
-    if args.top < 1:
-        raise UserError(f"predict: --top must be at least 1, got {args.top}")
     source = Path(args.input)
     if not source.is_file():
         raise UserError(f"predict: no such file {str(source)!r}")
