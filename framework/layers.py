@@ -27,10 +27,6 @@ class Layer:
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
-    def parameters(self) -> list[np.ndarray]:
-        """The layer's trainable arrays (empty for a layer without weights)."""
-        return list(self.params.values())
-
     def get_config(self) -> dict:
         """Constructor arguments, JSON-serialisable, so that `cls(**config)` rebuilds it."""
         return {}

@@ -26,9 +26,4 @@ def correct_count(output: np.ndarray, labels: np.ndarray) -> int:
     return int(np.count_nonzero(predicted == labels))
 
 
-def accuracy(output: np.ndarray, y: np.ndarray) -> float:
-    """Share of rows whose predicted class equals the true class."""
-    return correct_count(output, true_classes(np.asarray(y))) / len(output)
-
-
 METRICS = ("accuracy",)

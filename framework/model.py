@@ -16,7 +16,8 @@ from .metrics import METRICS, correct_count, true_classes
 from .optimizers import SGD, Optimizer, get_optimizer
 
 DTYPES = ("float32", "float64")
-_FINITE_CHECK_ROWS = 8192  # check X for NaN/inf in slices, so the check never holds a full-size mask
+# Rows handled at a time where a whole-array temporary (a NaN mask, a float64 copy) would double memory.
+ROW_CHUNK = 8192
 
 
 class TrainingDiverged(FloatingPointError):
@@ -137,8 +138,8 @@ class Model:
             raise ValueError(f"{name}: the first layer {first!r} expects {self.n_in} features, "
                              f"got {X.shape[1]} (shape {X.shape})")
         X = np.asarray(X, dtype=self.dtype)
-        for start in range(0, len(X), _FINITE_CHECK_ROWS):
-            if not np.isfinite(X[start:start + _FINITE_CHECK_ROWS]).all():
+        for start in range(0, len(X), ROW_CHUNK):
+            if not np.isfinite(X[start:start + ROW_CHUNK]).all():
                 raise ValueError(f"{name}: expected finite values, got NaN or inf")
         return X
 
