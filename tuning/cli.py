@@ -38,6 +38,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; each command's arguments come from its own function below."""
     parser = OneLineParser(
         prog="main.py",
         description="Search hyperparameters of a NumPy neural network, log every trial and epoch, "
@@ -49,7 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="{run,report,predict}", parser_class=OneLineParser)
+    _add_run(sub)
+    _add_report(sub)
+    _add_predict(sub)
+    return parser
 
+
+def _add_run(sub) -> None:
     run = sub.add_parser(
         "run", help="run (or resume) an experiment (the default command)",
         description="Run an experiment: search, log runs.csv and history.csv, select on validation data, "
@@ -67,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar and no leaderboard")
     run.set_defaults(handler=command_run)
 
+
+def _add_report(sub) -> None:
     report = sub.add_parser(
         "report", help="print the leaderboard and redraw plots and report.md of an experiment folder",
         description="Print the leaderboard and redraw plots/*.png and report.md from the folder's CSVs alone "
@@ -77,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="configurations to list (default 10)")
     report.set_defaults(handler=command_report)
 
+
+def _add_predict(sub) -> None:
     predict = sub.add_parser(
         "predict", help="predict with a final model: rows of a .csv / .npy, or an image of a digit",
         description="Predict with a model.npz written by a run. INPUT is a .csv or .npy of raw feature rows "
@@ -90,7 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="most probable classes to show (default 3)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
     predict.set_defaults(handler=command_predict)
-    return parser
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -101,20 +111,19 @@ def command_run(args: argparse.Namespace) -> int:
         overrides.append(f"search.n_jobs={args.n_jobs}")
     experiment = load_experiment(args.config, overrides)
 
+    from .prepare import prepare
     from .report import format_leaderboard
-    from .runner import prepare, run_experiment
-    from .trial import score_key
+    from .runner import run_experiment
 
     prep = prepare(experiment, args.out, args.force)
     bar = _progress_bar(len(prep.specs), args.quiet)
-    best_so_far = {}
+    objective, best_so_far = prep.objective, {}
+    key = objective.column
 
-    def on_trial(record: dict, done: int, total: int) -> None:
-        key = score_key(prep.data.task)
-        value = record.get(key)
-        if record["status"] == "ok" and value is not None:
-            better = max if key == "val_accuracy" else min
-            best_so_far[key] = better(best_so_far.get(key, value), value)
+    def on_trial(record, done: int, total: int) -> None:
+        value = record.metrics.get(key)
+        if record.ok and value is not None:
+            best_so_far[key] = objective.best([best_so_far.get(key, value), value])
         if bar is not None:
             bar.n = done
             bar.set_postfix({f"best {key}": f"{best_so_far[key]:.4f}"} if best_so_far else {}, refresh=True)
@@ -131,9 +140,8 @@ def command_run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     best = result.best
-    key = score_key(prep.data.task)
     if not args.quiet:
-        print(format_leaderboard(result.leaderboard, prep.params, prep.data.task))
+        print(format_leaderboard(result.leaderboard, prep.params, objective))
         print()
     unit = f"trial-rungs ({result.n_trials} trials, {result.rungs} rungs)" if result.rungs else "trials"
     print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
@@ -155,11 +163,11 @@ def command_report(args: argparse.Namespace) -> int:
 
     results, plots, report_path = render(args.folder)
     if len(results.board):
-        print(format_leaderboard(results.board, results.params, results.task, top=args.top))
+        print(format_leaderboard(results.board, results.params, results.objective, top=args.top))
         print()
     print(status_line(results))
     if results.best:
-        print(_best_lines(results.best, results.score))
+        print(_best_lines(results.best, results.objective.column))
     print(f"wrote {len(plots)} plots to {results.folder / 'plots'}/ and {report_path}")
     return 0
 

@@ -11,13 +11,14 @@ The numbers behind the figures come from pure functions (`curve_data`, `heatmap_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .formatting import format_value, param_label
 from .results import FolderResults, read_results
 from .store import PLOTS_DIR
 
@@ -111,24 +112,9 @@ def heatmap_axes(runs: pd.DataFrame, params: list[str]) -> tuple[str, str, str |
 # --- shared figure helpers -------------------------------------------------------------------
 
 
-def fmt(value) -> str:
-    """A parameter value as text, floats to 4 significant digits: 0.05, 1e+06, 0.01235, 32, relu."""
-    return f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
-
-
-def param_label(values: Mapping, params: list[str]) -> str:
-    """'lr=0.1, batch_size=32, hidden_units=128' (or 'default settings' when nothing is searched)."""
-    return ", ".join(f"{p}={fmt(values[p])}" for p in params) or "default settings"
-
-
 def axis_label(param: str, values: list) -> str:
     """The axis label of a parameter, saying '(log scale)' when its values are geometric."""
     return f"{param} (log scale)" if is_geometric(values) else param
-
-
-def score_label(task: str) -> str:
-    """How the validation score reads on an axis."""
-    return "validation accuracy" if task == "classification" else "validation loss (MSE, standardized target)"
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -161,7 +147,7 @@ def plot_learning_curves(results: FolderResults) -> Figure | None:
     board = _ranked(results).head(TOP_CONFIGS)
     if board.empty:
         return None
-    curves = curve_data(results.runs, results.history, results.score, board["config_id"].tolist())
+    curves = curve_data(results.runs, results.history, results.objective.column, board["config_id"].tolist())
     last = int(curves["epoch"].max())
     fig = _figure(12, 5.2)
     full, zoom = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
@@ -180,12 +166,12 @@ def plot_learning_curves(results: FolderResults) -> Figure | None:
     full.set_title("all epochs", fontsize=10)
     for ax in (full, zoom):
         ax.set_xlabel("epoch")
-        ax.set_ylabel(score_label(results.task))
+        ax.set_ylabel(results.objective.label)
         ax.grid(alpha=0.3)
     handles, labels = full.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2 if len(labels) == 4 else min(3, len(labels)),
                fontsize=9, title=f"rank and parameters (line: mean over repeats, {BAND})", title_fontsize=9)
-    fig.suptitle(f"Learning curves: {score_label(results.task)} per epoch, {len(board)} best configurations",
+    fig.suptitle(f"Learning curves: {results.objective.label} per epoch, {len(board)} best configurations",
                  fontsize=13)
     return fig
 
@@ -207,7 +193,7 @@ def plot_train_vs_val(results: FolderResults) -> Figure | None:
         _band(ax, curves[f"val_{metric}"], f"validation {metric}", "C1", linewidth=2)
         ax.axvline(best_epoch, color="0.4", linestyle=":", label=f"lowest validation loss (epoch {best_epoch})")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric if results.task == "classification" else "loss (MSE, standardized target)")
+        ax.set_ylabel(results.objective.metric_label(metric))
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right" if metric == "loss" else "lower right", fontsize=9)
@@ -238,12 +224,13 @@ def plot_heatmap(results: FolderResults) -> Figure | None:
     from matplotlib.patches import Rectangle
 
     x, y, panel = chosen
-    tables = heatmap_values(results.runs, x, y, panel, results.score)
+    tables = heatmap_values(results.runs, x, y, panel, results.objective.column)
     cells = np.concatenate([t.to_numpy(dtype=float).ravel() for t in tables.values()])
     norm = mpl.colors.Normalize(np.nanmin(cells), np.nanmax(cells))
-    cmap = mpl.colormaps["viridis" if results.higher_is_better else "viridis_r"].with_extremes(bad="0.94")
-    best_value = np.nanmax(cells) if results.higher_is_better else np.nanmin(cells)
-    text = (lambda v: f"{v:.3f}") if results.higher_is_better else (lambda v: f"{v:.4f}" if v < 10 else f"{v:.4g}")
+    higher = results.objective.higher_is_better
+    cmap = mpl.colormaps["viridis" if higher else "viridis_r"].with_extremes(bad="0.94")
+    best_value = np.nanmax(cells) if higher else np.nanmin(cells)
+    text = (lambda v: f"{v:.3f}") if higher else (lambda v: f"{v:.4f}" if v < 10 else f"{v:.4g}")
     n_cols = min(3, len(tables))
     n_rows = -(-len(tables) // n_cols)
     n_y, n_x = next(iter(tables.values())).shape
@@ -255,20 +242,20 @@ def plot_heatmap(results: FolderResults) -> Figure | None:
         _annotate_cells(ax, table, cmap, norm, text)
         for i, j in zip(*np.nonzero(table.to_numpy(dtype=float) == best_value)):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
-        ax.set_xticks(range(table.shape[1]), [fmt(v) for v in table.columns])
-        ax.set_yticks(range(table.shape[0]), [fmt(v) for v in table.index])
+        ax.set_xticks(range(table.shape[1]), [format_value(v) for v in table.columns])
+        ax.set_yticks(range(table.shape[0]), [format_value(v) for v in table.index])
         ax.set_xlabel(axis_label(x, list(table.columns)))
         ax.set_ylabel(axis_label(y, list(table.index)))
         if panel:
-            ax.set_title(f"{panel} = {fmt(value)}", fontsize=10)
+            ax.set_title(f"{panel} = {format_value(value)}", fontsize=10)
     for ax in axes[len(tables):]:
         ax.set_visible(False)
-    better = "higher is better" if results.higher_is_better else "lower is better"
-    fig.colorbar(image, ax=axes[: len(tables)].tolist(), label=f"mean {score_label(results.task)}\n({better})",
+    fig.colorbar(image, ax=axes[: len(tables)].tolist(),
+                 label=f"mean {results.objective.label}\n({results.objective.direction})",
                  shrink=0.9)
     others = [p for p in results.params if p not in chosen]
     averaged = "repeats" + "".join(f", {p}" for p in others)
-    fig.suptitle(f"Mean {score_label(results.task)}\nby {x} and {y}" + (f", one panel per {panel}" if panel else "")
+    fig.suptitle(f"Mean {results.objective.label}\nby {x} and {y}" + (f", one panel per {panel}" if panel else "")
                  + f"; ok trials only, averaged over {averaged}\n"
                  "red box: best cell; —: no ok trial (not run, failed or diverged)", fontsize=12)
     return fig
@@ -284,11 +271,11 @@ def plot_param_effects(results: FolderResults) -> Figure | None:
     axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False).ravel()
     rng = np.random.default_rng(0)  # jitter only; fixed so redrawing gives the same picture
     for ax, param in zip(axes, results.params):
-        scores = trial_scores(results.runs, param, results.score)
+        scores = trial_scores(results.runs, param, results.objective.column)
         values = list(scores)
         if len(values) > MAX_LEVELS:
             ok = results.ok  # a continuous range: trials at their real values
-            ax.scatter(ok[param], ok[results.score], s=16, alpha=0.6, color="C0")
+            ax.scatter(ok[param], ok[results.objective.column], s=16, alpha=0.6, color="C0")
             ax.set_xscale("log" if is_geometric(values) else "linear")
         else:
             for k, trial in enumerate(scores.values()):
@@ -298,20 +285,20 @@ def plot_param_effects(results: FolderResults) -> Figure | None:
                     ax.text(k, 0.5, "no ok trial", transform=ax.get_xaxis_transform(), ha="center", color="0.45")
             means = [trial.mean() if len(trial) else np.nan for trial in scores.values()]
             ax.plot(range(len(values)), means, color="C3", marker="D", markersize=7, linewidth=1.2, label="mean")
-            ax.set_xticks(range(len(values)), [fmt(v) for v in values])
+            ax.set_xticks(range(len(values)), [format_value(v) for v in values])
             ax.set_xlim(-0.5, len(values) - 0.5)
         ax.set_xlabel(axis_label(param, values))
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(results.params):]:
         ax.set_visible(False)
     for ax in axes[::n_cols]:
-        ax.set_ylabel(score_label(results.task))
+        ax.set_ylabel(results.objective.label)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     excluded = len(results.runs) - len(results.ok)
     note = f"; {excluded} failed/diverged trial{'s' * (excluded != 1)} not shown" if excluded else ""
-    fig.suptitle(f"Effect of each parameter on the {score_label(results.task)}\n"
+    fig.suptitle(f"Effect of each parameter on the {results.objective.label}\n"
                  f"every ok trial ({len(results.ok)}) by value, jittered sideways{note}", fontsize=12)
     return fig
 
@@ -387,7 +374,7 @@ def plot_rungs(results: FolderResults) -> Figure | None:
     """Successive halving: every candidate's score at each rung; lines follow the promoted ones."""
     if results.rungs is None or results.rungs.empty:
         return None
-    scores = rung_scores(results.rungs, results.score)
+    scores = rung_scores(results.rungs, results.objective.column)
     if scores.empty:
         return None
     fig = _figure(9, 5.5)
@@ -407,7 +394,7 @@ def plot_rungs(results: FolderResults) -> Figure | None:
     counts = scores.groupby("rung").size()
     ax.set_xticks(epochs.index, [f"rung {r}\n{epochs[r]} epochs\n{counts[r]} configs" for r in epochs.index])
     ax.set_xlabel("rung (epochs trained so far, configurations trained)")
-    ax.set_ylabel(f"mean {score_label(results.task)} over repeats")
+    ax.set_ylabel(f"mean {results.objective.label} over repeats")
     ax.grid(alpha=0.3)
     from matplotlib.lines import Line2D
 
@@ -415,7 +402,7 @@ def plot_rungs(results: FolderResults) -> Figure | None:
                        Line2D([], [], color="C0", marker="o", alpha=0.6, label="promoted, later stopped"),
                        Line2D([], [], color="0.55", marker="o", linestyle="", label="stopped at this rung")],
               loc="lower right", fontsize=9)
-    fig.suptitle(f"Successive halving: each configuration's {score_label(results.task)} per rung\n"
+    fig.suptitle(f"Successive halving: each configuration's {results.objective.label} per rung\n"
                  f"the best 1/{results.experiment.search['eta']} of each rung go on training from where they stopped",
                  fontsize=12)
     return fig

@@ -13,8 +13,8 @@ import numpy as np
 
 from framework import Model, load_model
 
-from .datasets import Affine, TargetScale
 from .errors import UserError
+from .preprocess import Affine, TargetScale
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step

@@ -11,24 +11,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from .formatting import format_value
+from .objective import Objective
 from .results import FolderResults, read_results
-from .store import REPORT_FILE
-from .trial import score_key
+from .store import REPORT_FILE, write_text
+from .trial import TrialStatus
 
 
-def _number(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def leaderboard_rows(board: pd.DataFrame, params: list[str], task: str, top: int) -> tuple[list[str], list[list]]:
+def leaderboard_rows(board: pd.DataFrame, params: list[str], objective: Objective,
+                     top: int) -> tuple[list[str], list[list]]:
     """Header and rows of the top configurations: rank, params, mean ± std, n ok / n, val_loss, epochs, time."""
-    header = ["rank", *params, f"{score_key(task)} (mean ± std)", "n", "val_loss", "epochs", "fit s"]
+    header = ["rank", *params, f"{objective.column} (mean ± std)", "n", "val_loss", "epochs", "fit s"]
     rows = []
     for _, row in board.head(top).iterrows():
         score = "—" if pd.isna(row["mean"]) else f"{row['mean']:.4f} ± {row['std']:.4f}"
         if not row["all_ok"]:
             score += f" ({int(row['n'] - row['n_ok'])} failed/diverged)"
-        rows.append([str(row["rank"]), *(_number(row[p]) for p in params), score, f"{int(row['n_ok'])}/{int(row['n'])}",
+        rows.append([str(row["rank"]), *(format_value(row[p]) for p in params), score,
+                     f"{int(row['n_ok'])}/{int(row['n'])}",
                      "—" if pd.isna(row["val_loss"]) else f"{row['val_loss']:.4f}",
                      "—" if pd.isna(row["epochs"]) else f"{row['epochs']:.0f}", f"{row['fit_seconds']:.2f}"])
     return header, rows
@@ -39,9 +39,9 @@ def _more(board: pd.DataFrame, top: int) -> str:
     return f"... and {more} more configuration{'s' * (more > 1)}" if more > 0 else ""
 
 
-def format_leaderboard(board: pd.DataFrame, params: list[str], task: str, top: int = 10) -> str:
+def format_leaderboard(board: pd.DataFrame, params: list[str], objective: Objective, top: int = 10) -> str:
     """The top configurations as an aligned plain-text table."""
-    header, rows = leaderboard_rows(board, params, task, top)
+    header, rows = leaderboard_rows(board, params, objective, top)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).rjust(w) for cell, w in zip(r, widths)) for r in [header, *rows]]
     return "\n".join(filter(None, [*lines, _more(board, top)]))
@@ -62,11 +62,9 @@ def status_line(results: FolderResults) -> str:
     return f"all {expected} trials stored"
 
 
-def write_report(results: FolderResults, plots: list[Path]) -> Path:
-    """Write report.md: the experiment, the leaderboard, the choice, failures and the plots."""
-    e, best, runs = results.experiment, results.best, results.runs
-    run = (best or {}).get("run", {})
-    lines = [f"# Experiment `{e.name}`", ""]
+def _facts(results: FolderResults) -> list[str]:
+    """The experiment in a two-column table: data, search, trials, seed, selection, time, versions."""
+    e, run = results.experiment, (results.best or {}).get("run", {})
     facts = [
         ("dataset", f"{e.data['dataset']} ({results.task})"),
         ("rows", ", ".join(f"{k} {v}" for k, v in run.get("rows", {}).items()) or "—"),
@@ -75,45 +73,54 @@ def write_report(results: FolderResults, plots: list[Path]) -> Path:
                    f"{len(results.board)} configurations x {e.search['repeats']} repeats"),
         ("trials", status_line(results)),
         ("seed", f"{e.seed} (each trial's seed derives from it and the trial's identity)"),
-        ("selection", f"{e.search['select']} of {results.score} over repeats, validation data only"),
+        ("selection", f"{e.search['select']} of {results.objective.column} over repeats, validation data only"),
     ]
     if run:
         facts.append(("time", f"{run['search_seconds']:.1f} s on {max(run['workers'], 1)} worker(s), "
                               f"final refit {run['refit_seconds']:.2f} s"))
         facts.append(("versions", ", ".join(f"{k} {v}" for k, v in run["versions"].items())))
-    lines += [_markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts]), ""]
+    return [_markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts]), ""]
 
-    if best:
-        test = ", ".join(f"{k} **{v:.4f}**" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
-        lines += ["## Chosen configuration", "",
-                  f"`{json.dumps(best['params'])}`: {results.score} {best[results.score]:.4f} "
-                  f"± {best[results.score + '_std']:.4f} over {best['n_repeats']} repeats. Retrained on train+val for "
-                  f"{best['epochs']} epochs and evaluated once on the held-out test split: {test}.", ""]
-    else:
-        lines += ["## Chosen configuration", "", "None yet: the experiment has not finished.", ""]
 
+def _choice(results: FolderResults) -> list[str]:
+    best, column = results.best, results.objective.column
+    if not best:
+        return ["## Chosen configuration", "", "None yet: the experiment has not finished.", ""]
+    test = ", ".join(f"{k} **{v:.4f}**" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
+    return ["## Chosen configuration", "",
+            f"`{json.dumps(best['params'])}`: {column} {best[column]:.4f} "
+            f"± {best[column + '_std']:.4f} over {best['n_repeats']} repeats. Retrained on train+val for "
+            f"{best['epochs']} epochs and evaluated once on the held-out test split: {test}.", ""]
+
+
+def _failures(results: FolderResults) -> list[str]:
+    runs = results.runs
+    failed = runs[runs["status"] != TrialStatus.OK] if len(runs) else runs
+    if not len(failed):
+        return ["## Failed and diverged trials", "", "None.", ""]
+    rows = [[r["trial_id"], *(format_value(r[p]) for p in results.params), int(r["repeat"]), r["status"],
+             str(r["error"])[:160]] for _, r in failed.iterrows()]
+    return ["## Failed and diverged trials", "",
+            _markdown_table(["trial", *results.params, "repeat", "status", "error"], rows), ""]
+
+
+def _plots(results: FolderResults, plots: list[Path]) -> list[str]:
+    lines = ["## Plots", ""] if plots else []
+    for path in plots:
+        title = path.stem.replace("_", " ").capitalize()
+        lines += [f"### {title}", "", f"![{title}]({path.relative_to(results.folder).as_posix()})", ""]
+    return lines
+
+
+def write_report(results: FolderResults, plots: list[Path]) -> Path:
+    """Write report.md: the experiment, the choice, the leaderboard, failures and the plots."""
+    lines = [f"# Experiment `{results.experiment.name}`", "", *_facts(results), *_choice(results)]
     if len(results.board):
-        header, rows = leaderboard_rows(results.board, results.params, results.task, top=15)
+        header, rows = leaderboard_rows(results.board, results.params, results.objective, top=15)
         lines += ["## Leaderboard", "", _markdown_table(header, rows), "", _more(results.board, 15), ""]
-
-    failed = runs[runs["status"] != "ok"] if len(runs) else runs
-    lines += ["## Failed and diverged trials", ""]
-    if len(failed):
-        rows = [[r["trial_id"], *(_number(r[p]) for p in results.params), int(r["repeat"]), r["status"],
-                 str(r["error"])[:160]] for _, r in failed.iterrows()]
-        lines += [_markdown_table(["trial", *results.params, "repeat", "status", "error"], rows), ""]
-    else:
-        lines += ["None.", ""]
-
-    if plots:
-        lines += ["## Plots", ""]
-        for path in plots:
-            title = path.stem.replace("_", " ").capitalize()
-            lines += [f"### {title}", "", f"![{title}]({path.relative_to(results.folder).as_posix()})", ""]
+    lines += [*_failures(results), *_plots(results, plots)]
     path = results.folder / REPORT_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 

@@ -13,10 +13,10 @@ import pandas as pd
 
 from .config import Experiment, load_experiment
 from .errors import UserError
+from .objective import Objective
 from .select import leaderboard
 from .space import candidates
 from .store import BEST_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, RUNGS_FILE, RUNS_FILE
-from .trial import score_key
 
 
 @dataclass
@@ -33,15 +33,8 @@ class FolderResults:
     best: dict | None
     predictions: pd.DataFrame | None
     expected_trials: int
+    objective: Objective
     rungs: pd.DataFrame | None = None  # successive halving: one row per trial and rung
-
-    @property
-    def score(self) -> str:
-        return score_key(self.task)
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.task == "classification"
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -75,6 +68,8 @@ def read_results(folder: str | Path) -> FolderResults:
     predictions = (_read_csv(predictions_path, dtype={"true": labels, "predicted": labels})
                    if predictions_path.is_file() else None)
     expected = len(candidates(experiment)) * experiment.search["repeats"]
-    board = leaderboard(runs, params, task) if len(runs) else pd.DataFrame()
+    objective = Objective.for_task(task)
+    board = leaderboard(runs, params, objective) if len(runs) else pd.DataFrame()
     rungs = _read_csv(folder / RUNGS_FILE) if (folder / RUNGS_FILE).is_file() else None
-    return FolderResults(folder, experiment, runs, history, params, task, board, best, predictions, expected, rungs)
+    return FolderResults(folder, experiment, runs, history, params, task, board, best, predictions, expected,
+                         objective, rungs)

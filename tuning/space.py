@@ -12,7 +12,10 @@ import json
 
 import numpy as np
 
-from .config import INTEGER_TRAIN_KEYS, Experiment
+from .config import Experiment
+from .schema import INTEGER_TRAIN_KEYS
+from .seeds import RANDOM_SEARCH, derive_seed
+from .trial import TrialSpec
 
 
 class _LogUniformInt:
@@ -55,7 +58,7 @@ def candidates(experiment: Experiment) -> list[dict]:
     if strategy == "random" or (strategy == "halving" and any(isinstance(v, dict) for v in space.values())):
         distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in space.items()}
         # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
-        state = np.random.RandomState(np.random.SeedSequence([experiment.seed, 1]).generate_state(1)[0])
+        state = np.random.RandomState(derive_seed(experiment.seed, RANDOM_SEARCH))
         draws = ParameterSampler(distributions, n_iter=experiment.search["n_trials"], random_state=state)
         return [{k: _plain(v) for k, v in sorted(params.items())} for params in draws]
     return [dict(sorted(params.items())) for params in ParameterGrid(space)]
@@ -69,17 +72,15 @@ def trial_id(train: dict, repeat: int, data_fingerprint: str) -> str:
 
 def trial_seed(experiment_seed: int, identity: str) -> int:
     """A 32-bit seed from the experiment seed and the trial id (independent of dispatch order)."""
-    words = [int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)]
-    return int(np.random.SeedSequence([experiment_seed, *words]).generate_state(1)[0])
+    return derive_seed(experiment_seed, *(int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)))
 
 
-def trial_specs(experiment: Experiment, data_fingerprint: str) -> list[dict]:
+def trial_specs(experiment: Experiment, data_fingerprint: str) -> list[TrialSpec]:
     """Every trial of the experiment: candidates x repeats, in canonical order."""
     specs = []
     for config_id, params in enumerate(candidates(experiment)):
         train = {**experiment.train, **params}
         for repeat in range(experiment.search["repeats"]):
             identity = trial_id(train, repeat, data_fingerprint)
-            specs.append({"trial_id": identity, "config_id": config_id, "repeat": repeat,
-                          "seed": trial_seed(experiment.seed, identity), "params": params, "train": train})
+            specs.append(TrialSpec(identity, config_id, repeat, trial_seed(experiment.seed, identity), params, train))
     return specs

@@ -1,4 +1,4 @@
-"""The experiment folder: runs.csv and history.csv appended and flushed per trial, resume, lock.
+"""The experiment folder: its file names, the CSV schemas, rows appended and flushed per trial, resume, lock.
 
 Only the parent process writes. A trial's epoch rows go to history.csv before its row goes
 to runs.csv, so a trial counts as stored once its runs.csv row is there; on open, a torn last
@@ -7,6 +7,7 @@ line (from a kill mid-write) is cut and epoch rows of trials without a runs row 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
@@ -14,10 +15,12 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from .errors import UserError
+from .trial import TrialRecord, TrialSpec
 
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
 BEST_FILE, MODEL_FILE, REPORT_FILE, PLOTS_DIR = "best.json", "model.npz", "report.md", "plots"
@@ -26,6 +29,65 @@ RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: 
 # Everything a run writes; moved aside together when --force replaces an experiment.
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOTS_DIR,
            RUNGS_FILE, CHECKPOINTS_DIR)
+
+HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy"]
+
+
+def _without_accuracy(columns: list[str], task: str) -> list[str]:
+    return columns if task == "classification" else [c for c in columns if "accuracy" not in c]
+
+
+def runs_columns(params: list[str], task: str, halving: bool = False) -> list[str]:
+    """runs.csv's columns: identity, searched params, (rung reached), outcome, metrics, time."""
+    return ["trial_id", "config_id", "repeat", "seed", *params, *(["rung"] if halving else []), "status", "error",
+            "epochs", "final_epoch", *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
+
+
+def history_columns(task: str, halving: bool = False) -> list[str]:
+    """history.csv's columns; successive halving adds the rung each epoch belongs to."""
+    columns = _without_accuracy(HISTORY_COLUMNS, task)
+    return [columns[0], "rung", *columns[1:]] if halving else columns
+
+
+def runs_row(spec: TrialSpec, record: TrialRecord) -> dict:
+    """A trial's runs.csv row: its identity, its params, (its rung) and its outcome."""
+    rung = {} if spec.rung is None else {"rung": spec.rung}
+    return {"trial_id": spec.trial_id, "config_id": spec.config_id, "repeat": spec.repeat, "seed": spec.seed,
+            **spec.params, **rung, **record.outcome()}
+
+
+def history_rows(spec: TrialSpec, record: TrialRecord) -> list[dict]:
+    """A trial's history.csv rows, one per epoch it trained."""
+    rung = {} if spec.rung is None else {"rung": spec.rung}
+    return [{"trial_id": spec.trial_id, **rung, **row} for row in record.history]
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w", fsync: bool = False) -> Iterator[IO]:
+    """Write `path` through a temporary file renamed into place: readers see the old file or the whole new one.
+
+    On an error the temporary file is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    text = "b" not in mode
+    try:
+        with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a whole text file atomically."""
+    with atomic_open(path) as f:
+        f.write(text)
 
 
 def _cell(value) -> str:
@@ -60,13 +122,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _write_atomic(path: Path, header: list[str], rows: Iterable[list]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with atomic_open(path, fsync=True) as f:
         f.write(_csv_line(header))
         f.writelines(_csv_line(row) for row in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class FolderLock:

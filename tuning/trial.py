@@ -9,96 +9,104 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
-from framework import EarlyStopping, Model, TrainingDiverged, mlp
+from framework import EarlyStopping, Model, TrainingDiverged
 from framework.callbacks import Callback
-from framework.losses import MeanSquaredError, SoftmaxCrossEntropy
-from framework.optimizers import SGD, Adam, Optimizer, RMSProp
 
-from .datasets import Affine, Splits, TargetScale
+from .network import build_model
+from .objective import Objective, mode_of
+from .trial_data import TrialData
 
-_ARRAYS = ("X_train", "y_train", "X_val", "y_val")
+
+class TrialStatus(StrEnum):
+    """How a trial ended; the text is runs.csv's `status` cell."""
+
+    OK = "ok"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """Weights and optimizer state after a segment of training, so a later segment continues from it."""
+
+    weights: list[np.ndarray]
+    optimizer: dict[str, list[np.ndarray]]
+    iterations: int
+
+    @classmethod
+    def of(cls, model: Model) -> TrainingState:
+        optimizer = {name: [a.copy() for a in arrays] for name, arrays in model.optimizer.state().items()}
+        return cls(model.get_weights(), optimizer, model.optimizer.iterations)
+
+    def restore(self, model: Model) -> None:
+        model.set_weights(self.weights)
+        model.optimizer.load_state(self.optimizer, self.iterations)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What to train: a configuration (`params` applied to the full `train` settings), a repeat and its seed.
+
+    Successive halving trains a trial in segments: `rung`, epochs `start_epoch` to `end_epoch`, a
+    `fit_seed` for the segment's shuffling, the `state` to continue from, and `keep_state` to return it.
+    """
+
+    trial_id: str
+    config_id: int
+    repeat: int
+    seed: int
+    params: dict
+    train: dict
+    rung: int | None = None
+    start_epoch: int = 0
+    end_epoch: int | None = None
+    fit_seed: int | None = None
+    state: TrainingState | None = None
+    keep_state: bool = False
+
+    @property
+    def last_epoch(self) -> int:
+        return self.train["epochs"] if self.end_epoch is None else self.end_epoch
+
+    def segment(self, rung: int, start: int, end: int, fit_seed: int, state: TrainingState | None,
+                keep_state: bool) -> TrialSpec:
+        """This trial's training from epoch `start` to `end`, as rung `rung` of successive halving."""
+        return replace(self, rung=rung, start_epoch=start, end_epoch=end, fit_seed=fit_seed, state=state,
+                       keep_state=keep_state)
 
 
 @dataclass
-class TrialData:
-    """The scaled training and validation arrays every trial of an experiment trains on.
+class TrialRecord:
+    """What a trial produced: its status, final and best metrics, every epoch's logs, its time."""
 
-    After `share(folder)` the arrays are memory-mapped .npy files and the object pickles as
-    their paths, so each worker maps the same pages instead of receiving a copy per trial.
-    """
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    task: str
-    n_outputs: int
-    files: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def n_features(self) -> int:
-        return self.X_train.shape[1]
+    trial_id: str
+    status: TrialStatus = TrialStatus.OK
+    error: str = ""
+    epochs: int = 0  # epochs trained (under halving: since the trial's start)
+    final_epoch: int = 0  # the epoch whose weights the trial ended with (early stopping restores one)
+    metrics: dict[str, float] = field(default_factory=dict)  # final loss, accuracy, val_*, best_epoch, best_val_*
+    fit_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)  # one dict per epoch: epoch, logs, seconds
+    state: TrainingState | None = None
 
     @classmethod
-    def from_splits(cls, splits: Splits, scale: str) -> tuple[TrialData, Affine, TargetScale | None]:
-        """Scale features (and regression targets) with statistics of the training rows only."""
-        affine = Affine.fit(scale, splits.X_train)
-        task = splits.dataset.task
-        if task == "classification":
-            target_scale = None
-            y_train, y_val = splits.y_train, splits.y_val
-            n_outputs = len(splits.dataset.classes)
-        else:
-            target_scale = TargetScale.fit(splits.y_train)
-            y_train, y_val = target_scale.apply(splits.y_train), target_scale.apply(splits.y_val)
-            n_outputs = 1
-        data = cls(affine.apply(splits.X_train), y_train, affine.apply(splits.X_val), y_val, task, n_outputs)
-        return data, affine, target_scale
+    def failed(cls, trial_id: str, error: str) -> TrialRecord:
+        """A trial that produced nothing (a worker died, say): every backend reports it this way."""
+        return cls(trial_id, TrialStatus.FAILED, error)
 
-    def share(self, folder: Path) -> TrialData:
-        """Write the arrays to `folder` as .npy and return a copy backed by read-only memory maps."""
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name in _ARRAYS:
-            path = folder / f"{name}.npy"
-            np.save(path, getattr(self, name))
-            files[name] = str(path)
-        return TrialData(**{n: np.load(files[n], mmap_mode="r") for n in _ARRAYS}, task=self.task,
-                         n_outputs=self.n_outputs, files=files)
+    @property
+    def ok(self) -> bool:
+        return self.status == TrialStatus.OK
 
-    def __getstate__(self) -> dict:
-        if not self.files:
-            return self.__dict__
-        return {**{k: v for k, v in self.__dict__.items() if k not in _ARRAYS}}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        for name, path in self.files.items():
-            setattr(self, name, np.load(path, mmap_mode="r"))
-
-
-def build_model(params: dict, n_features: int, n_outputs: int, task: str, seed: int) -> Model:
-    """The compiled network a parameter set describes (the same for trials and the final refit)."""
-    sizes = [n_features] + [params["hidden_units"]] * params["hidden_layers"] + [n_outputs]
-    model = mlp(sizes, activation=params["activation"], dropout=params["dropout"], seed=seed)
-    loss = SoftmaxCrossEntropy() if task == "classification" else MeanSquaredError()
-    model.compile(loss=loss, optimizer=build_optimizer(params))
-    return model
-
-
-def build_optimizer(params: dict) -> Optimizer:
-    """SGD (with `momentum`), Adam or RMSProp with the trial's lr and weight_decay."""
-    lr, decay = params["lr"], params["weight_decay"]
-    if params["optimizer"] == "sgd":
-        return SGD(lr=lr, momentum=params["momentum"], weight_decay=decay)
-    if params["optimizer"] == "adam":
-        return Adam(lr=lr, weight_decay=decay)
-    return RMSProp(lr=lr, weight_decay=decay)
+    def outcome(self) -> dict:
+        """The runs.csv cells the record fills."""
+        return {"status": self.status, "error": self.error, "epochs": self.epochs, "final_epoch": self.final_epoch,
+                **self.metrics, "fit_seconds": self.fit_seconds}
 
 
 class EpochRecorder(Callback):
@@ -135,70 +143,58 @@ class DivergenceGuard(Callback):
                                    epoch, -1, logs["loss"])
 
 
-def score_key(task: str) -> str:
-    """The validation column selection ranks on: val_accuracy (higher is better) or val_loss (lower)."""
-    return "val_accuracy" if task == "classification" else "val_loss"
+def _train(spec: TrialSpec, data: TrialData, recorder: EpochRecorder) -> tuple[Model, EarlyStopping | None]:
+    """Build the network, continue from `spec.state` if any, and fit the spec's epochs."""
+    train = spec.train
+    model = build_model(train, data.n_features, data.n_outputs, data.task, spec.seed)
+    untrained = model.evaluate(data.X_train, data.y_train)["loss"]
+    if spec.state is not None:
+        spec.state.restore(model)
+    callbacks: list[Callback] = [recorder, DivergenceGuard(untrained)]
+    stopper = None
+    if train["early_stopping"]:
+        stopper = EarlyStopping("val_loss", patience=train["early_stopping"], mode=mode_of("val_loss"),
+                                restore_best_weights=True)
+        callbacks.append(stopper)
+    model.fit(data.X_train, data.y_train, epochs=spec.last_epoch - spec.start_epoch, batch_size=train["batch_size"],
+              validation_data=(data.X_val, data.y_val), callbacks=callbacks, seed=spec.fit_seed)
+    return model, stopper
 
 
-def best_epoch(rows: list[dict], task: str) -> dict | None:
-    """The epoch row with the best validation score (ties: lower val_loss, then earlier)."""
-    if not rows:
-        return None
-    if task == "classification":
-        return min(rows, key=lambda r: (-r["val_accuracy"], r["val_loss"], r["epoch"]))
-    return min(rows, key=lambda r: (r["val_loss"], r["epoch"]))
+def _summarise(record: TrialRecord, rows: list[dict], stopper: EarlyStopping | None, objective: Objective) -> None:
+    """Fill the record's final and best metrics from its epoch rows."""
+    # EarlyStopping restored its best epoch's weights: that epoch is what the trial produced.
+    restored = stopper is not None and stopper.best_epoch is not None
+    final = rows[stopper.best_epoch] if restored else rows[-1]
+    best = objective.best_epoch(rows)
+    record.final_epoch = final["epoch"]
+    record.metrics = {k: v for k, v in final.items() if k not in ("epoch", "seconds")}
+    record.metrics["best_epoch"] = best["epoch"]
+    record.metrics.update({f"best_{k}": v for k, v in best.items() if k.startswith("val_")})
+    if not all(math.isfinite(v) for k, v in final.items() if k != "epoch"):
+        record.status, record.error = TrialStatus.DIVERGED, "validation loss is not finite"
 
 
-def run_trial(spec: dict, data: TrialData, blas_threads: int | None = None) -> dict:
-    """Train one configuration and return its record: spec fields, status, metrics, epoch rows.
-
-    `spec` holds `trial_id`, `config_id`, `repeat`, `seed`, the searched `params` and the full
-    `train` settings (defaults with the params applied). Successive halving adds a segment:
-    `start_epoch` / `end_epoch`, the `state` to continue from (weights and optimizer state, from
-    an earlier record), a `fit_seed` for the segment's shuffling, and `keep_state` to return it.
-    """
+def run_trial(spec: TrialSpec, data: TrialData, blas_threads: int | None = None) -> TrialRecord:
+    """Train one configuration and return its record; never raises for a bad candidate."""
     from threadpoolctl import threadpool_limits
 
-    record = {"trial_id": spec["trial_id"], "status": "ok", "error": "", "epochs": 0, "final_epoch": 0,
-              "fit_seconds": 0.0, "history": []}
-    train = spec["train"]
-    first_epoch, last_epoch = spec.get("start_epoch", 0), spec.get("end_epoch", train["epochs"])
-    recorder = EpochRecorder(first_epoch)
+    record = TrialRecord(spec.trial_id)
+    recorder = EpochRecorder(spec.start_epoch)
     start = time.perf_counter()
+    model = stopper = None
     try:
         with threadpool_limits(limits=blas_threads, user_api="blas"):
-            model = build_model(train, data.n_features, data.n_outputs, data.task, spec["seed"])
-            untrained = model.evaluate(data.X_train, data.y_train)["loss"]
-            if spec.get("state") is not None:
-                model.set_weights(spec["state"]["weights"])
-                model.optimizer.load_state(spec["state"]["optimizer"], spec["state"]["iterations"])
-            callbacks: list[Callback] = [recorder, DivergenceGuard(untrained)]
-            stopper = None
-            if train["early_stopping"]:
-                stopper = EarlyStopping("val_loss", patience=train["early_stopping"], restore_best_weights=True)
-                callbacks.append(stopper)
-            model.fit(data.X_train, data.y_train, epochs=last_epoch - first_epoch, batch_size=train["batch_size"],
-                      validation_data=(data.X_val, data.y_val), callbacks=callbacks, seed=spec.get("fit_seed"))
+            model, stopper = _train(spec, data, recorder)
     except TrainingDiverged as exc:
-        record.update(status="diverged", error=str(exc))
+        record.status, record.error = TrialStatus.DIVERGED, str(exc)
     except Exception as exc:  # one bad candidate must not end the search (scikit-learn's error_score)
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-    record["fit_seconds"] = time.perf_counter() - start
-    rows = recorder.rows
-    record["history"] = rows
-    record["epochs"] = first_epoch + len(rows)
-    if record["status"] == "ok" and rows:
-        # EarlyStopping restored its best epoch's weights: that epoch is what the trial produced.
-        restored = stopper is not None and stopper.best_epoch is not None
-        final = rows[stopper.best_epoch] if restored else rows[-1]
-        best = best_epoch(rows, data.task)
-        record["final_epoch"] = final["epoch"]
-        record.update({k: final[k] for k in final if k not in ("epoch", "seconds")})
-        record["best_epoch"] = best["epoch"]
-        record.update({f"best_{k}": best[k] for k in best if k.startswith("val_")})
-        if not all(math.isfinite(v) for k, v in final.items() if k != "epoch"):
-            record.update(status="diverged", error="validation loss is not finite")
-    if spec.get("keep_state") and record["status"] == "ok":
-        record["state"] = {"weights": model.get_weights(), "iterations": model.optimizer.iterations,
-                           "optimizer": {k: [a.copy() for a in v] for k, v in model.optimizer.state().items()}}
+        record.status, record.error = TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"
+    record.fit_seconds = time.perf_counter() - start
+    record.history = recorder.rows
+    record.epochs = spec.start_epoch + len(recorder.rows)
+    if record.ok and recorder.rows:
+        _summarise(record, recorder.rows, stopper, Objective.for_task(data.task))
+    if spec.keep_state and record.ok:
+        record.state = TrainingState.of(model)
     return record

@@ -1,21 +1,15 @@
-"""Where trials run: in this process, in local worker processes (joblib's loky), or on a Dask cluster.
+"""Trials on a Dask cluster: a running scheduler's workers (on any machines), or a LocalCluster for one run.
 
-Results come back in the order trials finish, so the parent can store each at once. Every
-backend runs the same `run_trial` with one BLAS thread, so the records are the same bit for
-bit whichever backend, worker count or machine ran them (given the same package versions).
-
-Dask (`backend="dask"`): `scheduler="tcp://host:8786"` connects to a running scheduler whose
-workers may be on other machines: the in-memory training data is scattered once to every
-worker and each task refers to it. An empty scheduler starts a `LocalCluster` for the run
-(one single-threaded worker process per worker from n_jobs), closed at the end; its workers
-are on this machine, so they memory-map the data files as loky workers do. The scheduler
+`scheduler="tcp://host:8786"` connects to a running scheduler: the in-memory training data is
+scattered once to every worker and each task refers to it. An empty scheduler starts a
+`LocalCluster` (one single-threaded worker process per worker), closed with the executor; its
+workers are on this machine, so they memory-map the data files as loky workers do. The scheduler
 reschedules the trial of a worker that dies (up to its `distributed.scheduler.allowed-failures`,
 3 by default); a trial that kills that many workers comes back as a `failed` record.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
@@ -24,69 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .trial import TrialData, run_trial
+from .executor import TRIAL_BLAS_THREADS, Executor
+from .trial import TrialRecord, TrialSpec, run_trial
+from .trial_data import ARRAYS, TrialData
+from .versions import cluster_environment
 
-# One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
-# results must not depend on n_jobs. Parallelism comes from running trials side by side.
-TRIAL_BLAS_THREADS = 1
-BACKENDS = ("loky", "dask")
 CONNECT_TIMEOUT = 5  # seconds to reach a Dask scheduler before giving up
 WORKER_TIMEOUT = 30  # seconds to wait for a reachable scheduler to have at least one worker
 MAX_RESENDS = 3  # times the data is scattered anew after every worker holding it died
-
-
-def worker_count(n_jobs: int, n_tasks: int) -> int:
-    """Workers that will run `n_tasks` trials: n_jobs resolved by joblib (-1 = all cores), at most n_tasks."""
-    import joblib
-
-    return max(1, min(joblib.effective_n_jobs(n_jobs), n_tasks))
-
-
-def dispatch(specs: list[dict], data: TrialData, n_jobs: int, scratch: Path, backend: str = "loky",
-             scheduler: str = "", cluster: DaskCluster | None = None) -> Iterator[dict]:
-    """Run trials, yielding each `run_trial` record as it finishes (in no particular order).
-
-    `backend` "loky": n_jobs local processes (in this process when one worker suffices).
-    `backend` "dask": the cluster at `scheduler`, or a LocalCluster of n_jobs workers when it is
-    empty. `cluster`, an open `DaskCluster`, is used instead of connecting anew (e.g. for several
-    dispatches in one run); it is left open. `scratch` is a local folder for the memory-mapped data.
-    """
-    if backend not in BACKENDS:
-        raise UserError(f"search.backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if not specs:
-        return
-    if backend == "dask" or cluster is not None:
-        if cluster is not None:
-            yield from cluster.run(specs, data, scratch)
-            return
-        with DaskCluster(scheduler, worker_count(n_jobs, len(specs))) as cluster:
-            yield from cluster.run(specs, data, scratch)
-        return
-    yield from _dispatch_loky(specs, data, n_jobs, scratch)
-
-
-def _dispatch_loky(specs: list[dict], data: TrialData, n_jobs: int, scratch: Path) -> Iterator[dict]:
-    import joblib
-
-    workers = worker_count(n_jobs, len(specs))
-    if workers == 1:
-        yield from (run_trial(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
-        return
-    shared = data.share(scratch)  # workers map the arrays instead of receiving copies per trial
-    # batch_size=1: a trial is a coarse task; each result is stored the moment it finishes.
-    parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky", batch_size=1)
-    yield from parallel(joblib.delayed(run_trial)(spec, shared, TRIAL_BLAS_THREADS) for spec in specs)
-
-
 SETUP_HINT = ("install this repository and the same package versions on the scheduler's and every worker's "
               "machine, and start `dask scheduler` and `dask worker` with the repository on PYTHONPATH")
-
-
-def environment() -> dict:
-    """What must match between this process and the Dask scheduler and workers (run there by `client.run`)."""
-    import platform
-
-    return {"python": platform.python_version(), "numpy": np.__version__}
 
 
 class ScatteredData:
@@ -105,11 +46,11 @@ class ScatteredData:
 
     def __setstate__(self, state: dict) -> None:
         self.data = state["data"]
-        for name in ("X_train", "y_train", "X_val", "y_val"):
+        for name in ARRAYS:
             setattr(self.data, name, np.require(getattr(self.data, name), requirements=["C", "A"]))
 
 
-def run_scattered(spec: dict, scattered: ScatteredData, blas_threads: int | None = None) -> dict:
+def run_scattered(spec: TrialSpec, scattered: ScatteredData, blas_threads: int | None = None) -> TrialRecord:
     """`run_trial` on the data a worker holds (a Dask task)."""
     return run_trial(spec, scattered.data, blas_threads)
 
@@ -123,20 +64,22 @@ def _import_distributed():
     return distributed
 
 
-class DaskCluster:
-    """A Dask client, and the LocalCluster it started when `scheduler` is empty; closed on exit.
+class DaskCluster(Executor):
+    """A Dask client, and the LocalCluster it started when `scheduler` is empty.
 
     Trials are submitted with `client.submit` (one task per trial, a unique key, so never
     deduplicated or cached) and collected with `distributed.as_completed`, which yields each
     future once: a trial rescheduled after its worker died still resolves once.
     """
 
-    def __init__(self, scheduler: str = "", n_workers: int = 1) -> None:
+    def __init__(self, scheduler: str = "", n_workers: int = 1, scratch_parent: Path | None = None) -> None:
+        super().__init__(scratch_parent)
         self.scheduler, self.n_workers = scheduler.strip(), n_workers
         self.client = self.local_cluster = None
-        self._sent: dict[tuple, tuple[TrialData, object]] = {}  # (id(data), scratch) -> (data, sent)
+        self._sent: dict[int, tuple[TrialData, object]] = {}  # id(data) -> (data, what tasks receive)
 
-    def __enter__(self) -> DaskCluster:
+    def open(self) -> DaskCluster:
+        """Connect to the scheduler (checking its workers) or start the local cluster."""
         distributed = _import_distributed()
         try:
             if self.scheduler:
@@ -154,8 +97,8 @@ class DaskCluster:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __enter__(self) -> DaskCluster:
+        return self if self.client is not None else self.open()
 
     def close(self) -> None:
         """Close the client and, when this object started it, the local cluster (its processes end)."""
@@ -167,6 +110,7 @@ class DaskCluster:
         finally:
             if cluster is not None:
                 cluster.close()
+            super().close()
 
     @property
     def workers(self) -> int:
@@ -182,35 +126,33 @@ class DaskCluster:
                             f"{WORKER_TIMEOUT} s; start some with `dask worker {self.scheduler} --nthreads 1`"
                             ) from None
         try:  # the scheduler unpickles tasks too: both need `tuning` importable
-            found = {"scheduler": self.client.run_on_scheduler(environment), **self.client.run(environment)}
+            found = {"scheduler": self.client.run_on_scheduler(cluster_environment),
+                     **self.client.run(cluster_environment)}
         except Exception as exc:
             raise UserError(f"the Dask cluster at {self.scheduler} cannot import this repository "
                             f"({type(exc).__name__}: {exc}); {SETUP_HINT}") from None
-        here = environment()
+        here = cluster_environment()
         for where, there in found.items():
             if there != here:
                 raise UserError(f"Dask {where} runs Python {there['python']} / NumPy {there['numpy']}, this machine "
                                 f"Python {here['python']} / NumPy {here['numpy']}: results would not match a local "
                                 f"run; {SETUP_HINT}")
 
-    def _data_for_workers(self, data: TrialData, scratch: Path):
+    def _data_for_workers(self, data: TrialData):
         """What tasks receive as their data, made once per data object: on a local cluster, a
         memory-mapped copy (tasks carry its file paths); else a future of the in-memory arrays,
         scattered to every worker, and scattered anew if every worker holding it died."""
-        key = (id(data), str(scratch))
-        cached = self._sent.get(key)
+        cached = self._sent.get(id(data))
         if cached is not None and (self.local_cluster is not None or cached[1].status == "finished"):
             return cached[1]
         if self.local_cluster is not None:
-            sent = data if data.files else data.share(scratch)
-        else:
-            # Files in a local folder do not exist on other machines: send the arrays themselves.
-            in_memory = dataclasses.replace(data, files={}) if data.files else data
-            sent = self.client.scatter(ScatteredData(in_memory), broadcast=True, hash=False)
-        self._sent[key] = (data, sent)  # holding `data` keeps its id from being reused
+            sent = self.shared(data)
+        else:  # files in a local folder do not exist on other machines: send the arrays themselves
+            sent = self.client.scatter(ScatteredData(data.in_memory()), broadcast=True, hash=False)
+        self._sent[id(data)] = (data, sent)  # holding `data` keeps its id from being reused
         return sent
 
-    def run(self, specs: list[dict], data: TrialData, scratch: Path) -> Iterator[dict]:
+    def run(self, specs: list[TrialSpec], data: TrialData) -> Iterator[TrialRecord]:
         """Submit every trial and yield the records as they finish; unfinished trials are cancelled
         if the caller stops early (an exception, Ctrl-C, or closing the generator)."""
         distributed = _import_distributed()
@@ -220,58 +162,60 @@ class DaskCluster:
             return
         pending: dict[str, tuple] = {}  # task key -> (future, spec, the data it was given)
 
-        def submit(spec: dict):
-            task_data = self._data_for_workers(data, scratch)
-            key = f"trial-{spec['trial_id']}-{uuid.uuid4().hex[:8]}"  # unique: never deduplicated or cached
+        def submit(spec: TrialSpec):
+            task_data = self._data_for_workers(data)
+            key = f"trial-{spec.trial_id}-{uuid.uuid4().hex[:8]}"  # unique: never deduplicated or cached
             function = run_scattered if isinstance(task_data, distributed.Future) else run_trial
             future = self.client.submit(function, spec, task_data, TRIAL_BLAS_THREADS, key=key, pure=False)
             pending[future.key] = (future, spec, task_data)
             return future
 
-        seen: set[str] = set()
-        resends = 0
         try:
             done = distributed.as_completed([submit(spec) for spec in specs], loop=self.client.loop,
                                             with_results=True, raise_errors=False)
-            for future, result in done:
-                _, spec, task_data = pending.pop(future.key)
-                lost_data = isinstance(task_data, distributed.Future) and task_data.status != "finished"
-                if future.status != "finished" and lost_data and not _killed_worker(distributed, result):
-                    # Every worker holding the scattered data died, so the scheduler dropped the trials
-                    # that needed it: scatter it again (once, for the first such trial) and resubmit them.
-                    if self._sent[(id(data), str(scratch))][1] is task_data:
-                        resends += 1
-                        if resends > MAX_RESENDS:
-                            raise RuntimeError(f"the Dask workers holding the data died {resends} times; finished "
-                                               "trials are stored, run again to resume")
-                    done.add(submit(spec))
-                    future.release()
-                    continue
-                record = self._record(distributed, future, result, spec)
-                future.release()
-                if record["trial_id"] in seen:  # cannot happen with one future per trial; never store twice
-                    continue
-                seen.add(record["trial_id"])
-                yield record
+            yield from self._collect(distributed, done, pending, submit, data)
         finally:
             if pending and self.client is not None and self.client.status == "running":
                 self.client.cancel([f for f, _, _ in pending.values()])
 
-    def _record(self, distributed, future, result, spec: dict) -> dict:
+    def _collect(self, distributed, done, pending: dict, submit, data: TrialData) -> Iterator[TrialRecord]:
+        """Yield each finished trial's record once; resubmit trials whose scattered data was lost."""
+        seen: set[str] = set()
+        resends = 0
+        for future, result in done:
+            _, spec, task_data = pending.pop(future.key)
+            lost_data = isinstance(task_data, distributed.Future) and task_data.status != "finished"
+            if future.status != "finished" and lost_data and not _killed_worker(distributed, result):
+                # Every worker holding the scattered data died, so the scheduler dropped the trials
+                # that needed it: scatter it again (once, for the first such trial) and resubmit them.
+                if self._sent[id(data)][1] is task_data:
+                    resends += 1
+                    if resends > MAX_RESENDS:
+                        raise RuntimeError(f"the Dask workers holding the data died {resends} times; finished "
+                                           "trials are stored, run again to resume")
+                done.add(submit(spec))
+                future.release()
+                continue
+            record = self._record(distributed, future, result, spec)
+            future.release()
+            if record.trial_id in seen:  # cannot happen with one future per trial; never store twice
+                continue
+            seen.add(record.trial_id)
+            yield record
+
+    def _record(self, distributed, future, result, spec: TrialSpec) -> TrialRecord:
         if future.status == "finished":
             return result
         exc = _exception(result)
         if isinstance(exc, distributed.KilledWorker):
             # The scheduler ran the trial on `allowed-failures` + 1 workers and each died (out of memory?):
             # the trial, not the cluster, is the likely cause, so it is a failed trial and the search goes on.
-            return {"trial_id": spec["trial_id"], "status": "failed", "epochs": 0, "final_epoch": 0,
-                    "fit_seconds": 0.0, "history": [],
-                    "error": f"KilledWorker: every Dask worker that ran this trial died ({exc}); "
-                             "see the workers' logs (memory limit?)"}
+            return TrialRecord.failed(spec.trial_id, f"KilledWorker: every Dask worker that ran this trial died "
+                                                     f"({exc}); see the workers' logs (memory limit?)")
         if isinstance(exc, ImportError) or "deserializ" in str(exc):
             raise UserError(f"the Dask cluster cannot run trials ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                             f"{SETUP_HINT}") from None
-        raise RuntimeError(f"Dask could not run trial {spec['trial_id']} ({future.status}): "
+        raise RuntimeError(f"Dask could not run trial {spec.trial_id} ({future.status}): "
                            f"{type(exc).__name__}: {exc}; finished trials are stored, run again to resume") from (
             exc if isinstance(exc, BaseException) else None)
 

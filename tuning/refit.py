@@ -1,0 +1,161 @@
+"""After the search: choose a configuration, retrain it on train+val, test it once, write what it produced.
+
+choose -> refit -> test_once -> write: model.npz (the network with the preprocessing it needs),
+test_predictions.csv (the final model on every test row) and best.json (the choice, its
+validation score, the test scores and the facts of the run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from framework import History, Model, TrainingDiverged
+
+from .datasets import fingerprint
+from .network import build_model, parameter_count
+from .preprocess import Affine, TargetScale
+from .seeds import FINAL_REFIT, derive_seed
+from .select import select_best
+from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, write_text
+from .trial import TrialSpec, TrialStatus
+from .versions import package_versions
+
+
+@dataclass
+class Choice:
+    """The selected configuration: its leaderboard row, its first trial's spec, the settings to retrain with."""
+
+    row: pd.Series
+    spec: TrialSpec
+    train: dict
+
+
+@dataclass
+class FinalModel:
+    """The network retrained on train+val, with the preprocessing fitted on those rows."""
+
+    model: Model
+    affine: Affine
+    target_scale: TargetScale | None
+    history: History
+    rows: int
+    feature_range: tuple[float, float]
+    seconds: float
+
+
+def choose(prep, runs: pd.DataFrame, board: pd.DataFrame) -> Choice:
+    """The configuration selection picks (`search.select`), and the epochs its refit trains."""
+    first_spec: dict[int, TrialSpec] = {}
+    for spec in prep.specs:
+        first_spec.setdefault(spec.config_id, spec)
+    data = prep.data
+    row = select_best(board, prep.objective, prep.experiment.search["select"],
+                      complexity=lambda r: parameter_count(first_spec[r["config_id"]].train, data.n_features,
+                                                           data.n_outputs))
+    spec = first_spec[int(row["config_id"])]
+    train = dict(spec.train)
+    if train["early_stopping"]:
+        # Early stopping chose an epoch count on validation data; the refit (no validation) uses it.
+        column = prep.objective.column
+        trials = runs[(runs["config_id"] == row["config_id"]) & (runs["status"] == TrialStatus.OK)]
+        best_trial = trials.sort_values(column, ascending=not prep.objective.higher_is_better, kind="mergesort")
+        train["epochs"] = int(best_trial.iloc[0]["final_epoch"])
+    return Choice(row, spec, train)
+
+
+def refit(prep, choice: Choice) -> FinalModel:
+    """Retrain the chosen settings from scratch on train+val (scaling refitted on those rows)."""
+    splits, task, data = prep.splits, prep.data.task, prep.data
+    X = np.concatenate([splits.X_train, splits.X_val])
+    y = np.concatenate([splits.y_train, splits.y_val])
+    affine = Affine.fit(prep.experiment.data["scale"], X)
+    target_scale = TargetScale.fit(y) if task == "regression" else None
+    model = build_model(choice.train, data.n_features, data.n_outputs, task, derive_seed(prep.experiment.seed,
+                                                                                          FINAL_REFIT))
+    start = time.perf_counter()
+    try:
+        history = model.fit(affine.apply(X), target_scale.apply(y) if target_scale else y,
+                            epochs=choice.train["epochs"], batch_size=choice.train["batch_size"])
+    except TrainingDiverged as exc:
+        raise RuntimeError(f"the final refit of the chosen configuration diverged: {exc}") from exc
+    return FinalModel(model, affine, target_scale, history, len(X), (float(np.min(X)), float(np.max(X))),
+                      time.perf_counter() - start)
+
+
+def test_once(prep, final: FinalModel) -> tuple[dict, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """The final model's test scores and its prediction for every test row: the only read of the test split."""
+    X_test, y_test = prep.splits.test()
+    target_scale = final.target_scale
+    X_scaled = final.affine.apply(X_test)
+    scores = {f"test_{k}": float(v) for k, v in
+              final.model.evaluate(X_scaled, target_scale.apply(y_test) if target_scale else y_test).items()}
+    output = final.model.predict(X_scaled)
+    if target_scale:
+        predicted = target_scale.invert(output[:, 0])
+        scores["test_rmse"] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
+        table = pd.DataFrame({"true": y_test, "predicted": predicted})
+    else:
+        classes = np.asarray(prep.splits.dataset.classes)
+        table = pd.DataFrame({"true": classes[y_test], "predicted": classes[output.argmax(axis=1)],
+                              "probability": output.max(axis=1)})
+    return scores, table, (X_test, y_test)
+
+
+def _metadata(prep, choice: Choice, final: FinalModel) -> dict:
+    """What `predict` needs besides the network: task, classes, image shape, and the preprocessing."""
+    dataset = prep.splits.dataset
+    return {
+        "task": prep.data.task,
+        "dataset": dataset.name,
+        "classes": dataset.classes,
+        "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+        "feature_range": list(final.feature_range),
+        "scale": final.affine.to_dict(),
+        "target_scale": vars(final.target_scale) if final.target_scale else None,
+        "params": choice.spec.params,
+    }
+
+
+def _best_record(prep, runs, choice: Choice, final: FinalModel, scores: dict, test, run_info: dict) -> dict:
+    """best.json: the choice and its validation score, the test scores, and the facts of the run."""
+    splits, data, row, column = prep.splits, prep.data, choice.row, prep.objective.column
+    X_test, y_test = test
+    rmse = {"test_rmse": scores.pop("test_rmse")} if "test_rmse" in scores else {}
+    return {
+        "params": choice.spec.params, "config_id": int(row["config_id"]), "select": prep.experiment.search["select"],
+        column: float(row["mean"]), f"{column}_std": float(row["std"]), "n_repeats": int(row["n_ok"]),
+        "val_loss": float(row["val_loss"]), "epochs": choice.train["epochs"], "refit_rows": final.rows,
+        **scores, "test_rows": len(y_test), "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
+        "train": choice.train, "model": MODEL_FILE,
+        "final_history": {"epoch": list(range(1, len(final.history.epoch) + 1)), **final.history.history},
+        "run": {
+            "dataset": splits.dataset.name, "task": data.task, "n_features": data.n_features,
+            "classes": len(splits.dataset.classes),
+            "rows": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(y_test)},
+            "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "refit_seconds": final.seconds,
+            "versions": package_versions(),
+        },
+        **rmse,
+    }
+
+
+def finalize(prep, runs: pd.DataFrame, board: pd.DataFrame, run_info: dict) -> dict:
+    """Choose, refit, test once, and write model.npz, test_predictions.csv and best.json; returns best.json.
+
+    `run_info` (search_seconds, workers) goes into best.json's `run` section with the data sizes.
+    """
+    choice = choose(prep, runs, board)
+    final = refit(prep, choice)
+    scores, table, test = test_once(prep, final)
+    final.model.metadata = _metadata(prep, choice, final)
+    final.model.save(prep.folder / MODEL_FILE)
+    best = _best_record(prep, runs, choice, final, scores, test, run_info)
+    with atomic_open(prep.folder / PREDICTIONS_FILE) as f:
+        table.to_csv(f, index_label="row")
+    write_text(prep.folder / BEST_FILE, json.dumps(best, indent=2) + "\n")
+    return best

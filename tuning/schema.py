@@ -1,0 +1,130 @@
+"""The experiment file's schema: every key's default and the rule its value must satisfy.
+
+`DEFAULTS` is the whole experiment (so `python main.py` needs no file); `RULES` maps each dotted
+key to (type test, range test, what is expected), which `check_value` turns into one clear error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .errors import UserError
+
+BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh")
+OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+
+DEFAULTS: dict[str, Any] = {
+    "name": "digits",
+    "seed": 0,
+    "data": {
+        "dataset": "digits",
+        "target": "",  # CSV label column; empty = the first column
+        "task": "auto",  # auto | classification | regression
+        "test_size": 0.2,
+        "val_size": 0.2,
+        "scale": "minmax",
+    },
+    "train": {
+        "epochs": 30,
+        "lr": 0.05,
+        "batch_size": 32,
+        "hidden_units": 64,
+        "hidden_layers": 1,
+        "activation": "relu",
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "dropout": 0.0,
+        "early_stopping": 0,
+    },
+    "search": {
+        "strategy": "grid",
+        "repeats": 2,
+        "n_trials": 20,
+        "n_jobs": -1,
+        "backend": "loky",
+        "scheduler": "",
+        "select": "mean",
+        "eta": 3,
+        "min_epochs": 3,
+        "space": {
+            "lr": [0.01, 0.05, 0.1],
+            "batch_size": [16, 32, 64],
+            "hidden_units": [32, 64, 128],
+        },
+    },
+}
+
+# Keys that change how an experiment runs, not what it computes: they may differ on resume.
+EXECUTION_KEYS = ("n_jobs", "backend", "scheduler")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int_at_least(low: int):
+    return (_is_int, lambda v: v >= low, f"an integer >= {low}")
+
+
+def _number(check, text):
+    return (_is_number, check, text)
+
+
+def _choice(*options):
+    return (lambda v: isinstance(v, str), lambda v: v in options, "one of " + ", ".join(repr(o) for o in options))
+
+
+# key -> (type test, range test, what is expected)
+RULES: dict[str, tuple] = {
+    "name": (lambda v: isinstance(v, str), lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None,
+             "a folder name of letters, digits, '-' and '_'"),
+    "seed": _int_at_least(0),
+    "data.dataset": (lambda v: isinstance(v, str), lambda v: v != "", "a built-in name "
+                     f"({', '.join(BUILTIN_DATASETS)}) or a path to a .csv, .npz or MNIST folder"),
+    "data.target": (lambda v: isinstance(v, str), lambda v: True, "a column name (or empty for the first)"),
+    "data.task": _choice("auto", "classification", "regression"),
+    "data.test_size": _number(lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "data.val_size": _number(lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "data.scale": _choice("minmax", "standard", "none"),
+    "train.epochs": _int_at_least(1),
+    "train.lr": _number(lambda v: v > 0, "a number > 0"),
+    "train.batch_size": _int_at_least(1),
+    "train.hidden_units": _int_at_least(1),
+    "train.hidden_layers": _int_at_least(0),
+    "train.activation": _choice(*ACTIVATION_NAMES),
+    "train.optimizer": _choice(*OPTIMIZER_NAMES),
+    "train.momentum": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.weight_decay": _number(lambda v: v >= 0, "a number >= 0"),
+    "train.dropout": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.early_stopping": _int_at_least(0),
+    "search.strategy": _choice("grid", "random", "halving"),
+    "search.repeats": _int_at_least(1),
+    "search.n_trials": _int_at_least(1),
+    "search.n_jobs": (_is_int, lambda v: v != 0, "a non-zero integer (-1 = all cores)"),
+    "search.backend": _choice("loky", "dask"),
+    "search.scheduler": (lambda v: isinstance(v, str), lambda v: True, "a scheduler address such as "
+                         "'tcp://host:8786' (empty = a local cluster)"),
+    "search.select": _choice("mean", "one_se"),
+    "search.eta": _int_at_least(2),
+    "search.min_epochs": _int_at_least(1),
+}
+INTEGER_TRAIN_KEYS = tuple(k for k, (test, _, _) in RULES.items() if k.startswith("train.") and test is _is_int)
+
+
+def _type_name(value) -> str:
+    return type(value).__name__ if not isinstance(value, str) else "string"
+
+
+def check_value(key: str, value) -> None:
+    """Raise UserError unless `value` is valid for the dotted `key` (e.g. 'train.lr')."""
+    is_type, in_range, expected = RULES[key]
+    if not is_type(value) or not in_range(value):
+        raise UserError(f"config: {key} must be {expected}, got {value!r} ({_type_name(value)})")
