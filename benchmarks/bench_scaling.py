@@ -37,9 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuning.config import load_experiment  # noqa: E402
-from tuning.parallel import dispatch  # noqa: E402
-from tuning.runner import prepare, run_experiment  # noqa: E402
-from tuning.trial import TrialData  # noqa: E402
+from tuning.dask_cluster import DaskCluster  # noqa: E402
+from tuning.executor import LocalPool  # noqa: E402
+from tuning.prepare import prepare  # noqa: E402
+from tuning.runner import run_experiment  # noqa: E402
+from tuning.trial_data import TrialData  # noqa: E402
 
 MiB = 2**20
 ROWS, FEATURES, CLASSES = 60_000, 784, 10
@@ -188,9 +190,9 @@ def measure_memory(npz: Path, sizes: dict) -> dict:
     return {"data_bytes": data_bytes, "trialdata_bytes": trial_bytes, **sizes, "modes": figures}
 
 
-def _outcome(record: dict) -> dict:
-    history = [{k: v for k, v in row.items() if k != "seconds"} for row in record["history"]]
-    return {**{k: v for k, v in record.items() if k not in ("fit_seconds", "history")}, "history": history}
+def _outcome(record) -> dict:
+    history = [{k: v for k, v in row.items() if k != "seconds"} for row in record.history]
+    return {**{k: v for k, v in record.outcome().items() if k != "fit_seconds"}, "history": history}
 
 
 def measure_speed(repeats: int) -> dict:
@@ -201,14 +203,15 @@ def measure_speed(repeats: int) -> dict:
     figures: dict[str, dict] = {}
     reference: dict[str, dict] = {}
 
-    def timed(name: str, workers: int, **kwargs) -> None:
+    def timed(name: str, workers: int, executor) -> None:
+        """`executor()` opens the executor anew for every timed run (a pool, a client, a local cluster)."""
         best = None
         for attempt in range(repeats + 1):  # attempt 0 warms up (pool start, imports on the workers)
-            with tempfile.TemporaryDirectory() as scratch:
-                start = time.perf_counter()
-                records = list(dispatch(specs, prep.data, scratch=Path(scratch), **kwargs))
-                seconds = time.perf_counter() - start
-            outcomes = {r["trial_id"]: _outcome(r) for r in records}
+            start = time.perf_counter()
+            with executor() as opened:
+                records = list(opened.run(specs, prep.data))
+            seconds = time.perf_counter() - start
+            outcomes = {r.trial_id: _outcome(r) for r in records}
             if not reference:
                 reference.update(outcomes)
             assert len(records) == n and outcomes == reference, f"{name}: records differ from n_jobs=1"
@@ -216,12 +219,12 @@ def measure_speed(repeats: int) -> dict:
                 best = seconds
         figures[name] = {"workers": workers, "trials": n, "seconds": best, "trials_per_second": n / best}
 
-    timed("n_jobs=1", 1, n_jobs=1)
-    timed("loky n_jobs=2", 2, n_jobs=2)
+    timed("n_jobs=1", 1, lambda: LocalPool(1))
+    timed("loky n_jobs=2", 2, lambda: LocalPool(2))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
-        timed("dask scheduler, 2 workers", 2, n_jobs=2, backend="dask", scheduler=cluster.scheduler_address)
-    timed("dask local cluster per run, 2 workers", 2, n_jobs=2, backend="dask")
+        timed("dask scheduler, 2 workers", 2, lambda: DaskCluster(cluster.scheduler_address))
+    timed("dask local cluster per run, 2 workers", 2, lambda: DaskCluster("", n_workers=2))
     one = figures["n_jobs=1"]["trials_per_second"]
     for row in figures.values():
         row["speedup_vs_n_jobs_1"] = row["trials_per_second"] / one

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuning.config import DEFAULTS, load_experiment, parse_override
+from tuning.config import load_experiment, parse_override
 from tuning.errors import UserError
+from tuning.schema import DEFAULTS
 
 
 def test_defaults_need_no_file():

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuning.datasets import Affine, load_dataset, split
+from tuning.datasets import load_dataset, split
 from tuning.errors import UserError
+from tuning.preprocess import Affine
 
 
 @pytest.mark.parametrize("name, task, n_classes", [

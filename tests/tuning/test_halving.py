@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tuning import runner
+from tests.helpers import assert_same_csvs, run_quick
+from tuning import search
 from tuning.config import load_experiment
 from tuning.errors import UserError
-from tuning.runner import run_experiment, rung_schedule, rung_sizes
+from tuning.halving import rung_schedule, rung_sizes
 
 # 9 configurations x 2 repeats; rungs at 2, 6 and 12 epochs keep 9, 3, 1 configurations.
 HALVING = ["data.dataset=iris", "search.strategy=halving", "search.n_jobs=1", "search.repeats=2",
@@ -17,7 +18,7 @@ HALVING = ["data.dataset=iris", "search.strategy=halving", "search.n_jobs=1", "s
 
 
 def _run(folder, overrides=HALVING, **kwargs):
-    return run_experiment(load_experiment(None, overrides), out=folder, render_report=False, **kwargs)
+    return run_quick(folder, overrides, **kwargs)
 
 
 def test_schedule_and_sizes():
@@ -71,34 +72,27 @@ def test_a_promoted_trial_continues_from_its_weights(halved):
 def test_n_jobs_1_and_2_give_identical_results(halved, tmp_path):
     _, one = halved
     _run(tmp_path / "two", [*HALVING, "search.n_jobs=2"])
-    for name, timing in (("runs.csv", "fit_seconds"), ("rungs.csv", "fit_seconds"), ("history.csv", "seconds")):
-        a = pd.read_csv(one / name).drop(columns=timing)
-        b = pd.read_csv(tmp_path / "two" / name).drop(columns=timing)
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert_same_csvs(one, tmp_path / "two", ("runs.csv", "rungs.csv", "history.csv"))
 
 
 def test_resume_after_an_interruption_mid_rung(halved, tmp_path, monkeypatch):
     _, reference = halved
-    real = runner.dispatch
+    real = search.Tally.count
 
-    def interrupted(specs, *args, **kwargs):
-        for i, record in enumerate(real(specs, *args, **kwargs)):
-            if specs and specs[0]["rung"] == 1 and i == 3:
-                raise KeyboardInterrupt
-            yield record
+    def interrupted(tally, record):
+        real(tally, record)
+        if tally.done == 18 + 3:  # the whole first rung and 3 trials of the second
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "dispatch", interrupted)
+    monkeypatch.setattr(search.Tally, "count", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "exp")
     stored = pd.read_csv(tmp_path / "exp" / "rungs.csv")
     assert stored.groupby("rung").size().to_dict() == {0: 18, 1: 3}
-    monkeypatch.setattr(runner, "dispatch", real)
+    monkeypatch.setattr(search.Tally, "count", real)
     result = _run(tmp_path / "exp")
     assert result.n_run == 26 - 21 and result.n_resumed == 21
-    for name, timing in (("runs.csv", "fit_seconds"), ("rungs.csv", "fit_seconds"), ("history.csv", "seconds")):
-        a = pd.read_csv(reference / name).drop(columns=timing)
-        b = pd.read_csv(tmp_path / "exp" / name).drop(columns=timing)
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert_same_csvs(reference, tmp_path / "exp", ("runs.csv", "rungs.csv", "history.csv"))
     assert not (tmp_path / "exp" / "checkpoints").exists()
 
 

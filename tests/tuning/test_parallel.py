@@ -2,7 +2,7 @@
 
 One 2-worker LocalCluster (separate processes, one thread each) serves the tests that connect
 to an existing scheduler; the empty-scheduler tests start and close their own. The run_experiment
-tests need the runner to pass search.backend / search.scheduler to `dispatch`.
+tests need the runner to open the executor that search.backend / search.scheduler name.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,15 @@ import pandas as pd
 import psutil
 import pytest
 
-from tuning import parallel
+from tests.helpers import assert_same_csvs, read_csv, run_quick, wait_for
+from tuning import dask_cluster, versions
 from tuning.config import load_experiment
+from tuning.dask_cluster import DaskCluster, ScatteredData
 from tuning.errors import UserError
-from tuning.runner import METRIC_COLUMNS, prepare, run_experiment
-from tuning.trial import TrialData
+from tuning.prepare import prepare
+from tuning.store import METRIC_COLUMNS
+from tuning.trial import TrialRecord
+from tuning.trial_data import TrialData
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
@@ -45,7 +48,7 @@ def cluster():
 def slow_local(tmp_path_factory):
     """The slow experiment run in this process (n_jobs=1): the reference results."""
     folder = tmp_path_factory.mktemp("slow") / "local"
-    run_experiment(load_experiment(None, SLOW), out=folder, render_report=False)
+    run_quick(folder, SLOW)
     return folder
 
 
@@ -54,36 +57,30 @@ def _dask(address: str) -> list[str]:
 
 
 def _run(folder: Path, overrides: list[str], **kwargs) -> Path:
-    run_experiment(load_experiment(None, overrides), out=folder, render_report=False, **kwargs)
+    run_quick(folder, overrides, **kwargs)
     return folder
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, dtype={"trial_id": str})
-
-
-def _assert_same_csvs(one: Path, two: Path) -> None:
-    """runs.csv and history.csv equal bit for bit but for the timing columns."""
-    for name, timing in (("runs.csv", "fit_seconds"), ("history.csv", "seconds")):
-        a, b = _read(one / name).drop(columns=timing), _read(two / name).drop(columns=timing)
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
-
-
-def _outcomes(records: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame([{k: r.get(k, "") for k in OUTCOME} for r in records])
+def _outcomes(records: list[TrialRecord]) -> pd.DataFrame:
+    rows = ({"trial_id": r.trial_id, **r.outcome()} for r in records)
+    table = pd.DataFrame([{k: row.get(k, "") for k in OUTCOME} for row in rows])
     return table.sort_values("trial_id", ignore_index=True)
 
 
-def _assert_same_outcomes(records: list[dict], folder: Path, failed: set[str] = frozenset()) -> None:
-    """Records from `dispatch` equal the runs.csv rows of a stored run: each trial once, same metrics
+def _assert_same_outcomes(records: list[TrialRecord], folder: Path, failed: set[str] = frozenset()) -> None:
+    """Records from an executor equal the runs.csv rows of a stored run: each trial once, same metrics
     (but for the trials in `failed`)."""
-    ids = [r["trial_id"] for r in records]
+    ids = [r.trial_id for r in records]
     assert len(ids) == len(set(ids)), "a trial came back twice"
-    expected = _read(folder / "runs.csv")
+    expected = read_csv(folder / "runs.csv")
     assert set(ids) == set(expected["trial_id"]), "a trial is missing"
     expected = expected[~expected["trial_id"].isin(failed)][OUTCOME].sort_values("trial_id", ignore_index=True)
-    got = _outcomes([r for r in records if r["trial_id"] not in failed])
+    got = _outcomes([r for r in records if r.trial_id not in failed])
     pd.testing.assert_frame_equal(got, expected, check_exact=True, check_dtype=False)
+
+
+def _no_new_children(before: set[int]) -> bool:
+    return _children() - before == set()
 
 
 def _finished_trials(client) -> int:
@@ -116,40 +113,32 @@ def _children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE}
 
 
-def test_dispatch_on_a_scheduler_gives_the_local_records(cluster, slow_local):
-    c, client = cluster
-    prep = prepare(load_experiment(None, SLOW), out=slow_local)
-    before = _finished_trials(client)
-    records = list(parallel.dispatch(prep.specs, prep.data, 1, slow_local / "scratch", backend="dask",
-                                     scheduler=c.scheduler_address))
-    assert _finished_trials(client) - before == len(prep.specs)  # the cluster ran every trial
-    _assert_same_outcomes(records, slow_local)
-
-
 def test_run_experiment_on_a_scheduler_writes_the_local_csvs(tmp_path, cluster, quick_overrides):
     c, client = cluster
     local = _run(tmp_path / "local", quick_overrides)
     before = _finished_trials(client)
     remote = _run(tmp_path / "dask", [*quick_overrides, *_dask(c.scheduler_address)])
-    assert _finished_trials(client) - before == 8, "run_experiment did not pass search.backend to dispatch"
-    _assert_same_csvs(local, remote)
+    assert _finished_trials(client) - before == 8, "run_experiment did not run the trials on the cluster"
+    assert_same_csvs(local, remote)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_survived(cluster, slow_local):
     c, client = cluster
     prep = prepare(load_experiment(None, SLOW), out=slow_local)
     retried = _retried(client)
     records, killed = [], None
-    for record in parallel.dispatch(prep.specs, prep.data, 1, slow_local / "scratch", backend="dask",
-                                    scheduler=c.scheduler_address):
-        records.append(record)
-        if killed is None:
-            killed = _kill_a_busy_worker(client)
+    with DaskCluster(c.scheduler_address) as cluster:
+        for record in cluster.run(prep.specs, prep.data):
+            records.append(record)
+            if killed is None:
+                killed = _kill_a_busy_worker(client)
     assert _retried(client) > retried  # the scheduler saw the worker die mid-trial and ran that trial again
     _assert_same_outcomes(records, slow_local)  # every trial exactly once, with the local metrics
     client.wait_for_workers(2, timeout=20)  # the nanny restarts the killed worker
 
 
+@pytest.mark.slow
 def test_run_experiment_survives_a_killed_worker(tmp_path, cluster, slow_local):
     c, client = cluster
     killed, retried = [], _retried(client)
@@ -160,12 +149,13 @@ def test_run_experiment_survives_a_killed_worker(tmp_path, cluster, slow_local):
 
     folder = _run(tmp_path / "dask", [*SLOW, *_dask(c.scheduler_address)], on_trial=kill_once)
     assert _retried(client) > retried
-    runs = _read(folder / "runs.csv")
+    runs = read_csv(folder / "runs.csv")
     assert runs["trial_id"].is_unique and len(runs) == 8
-    _assert_same_csvs(slow_local, folder)
+    assert_same_csvs(slow_local, folder)
     client.wait_for_workers(2, timeout=20)
 
 
+@pytest.mark.slow
 def test_a_trial_whose_workers_keep_dying_fails_and_lost_data_is_sent_again(slow_local):
     # One worker, no retries: killing it fails the trials it held (KilledWorker) and loses the only
     # copy of the scattered data, which the trials still queued need: it is scattered again for them.
@@ -175,14 +165,14 @@ def test_a_trial_whose_workers_keep_dying_fails_and_lost_data_is_sent_again(slow
         with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as c:
             with distributed.Client(c, set_as_default=False) as client:
-                for record in parallel.dispatch(prep.specs, prep.data, 1, slow_local / "scratch", backend="dask",
-                                                scheduler=c.scheduler_address):
-                    records.append(record)
-                    if not killed:
-                        killed = _kill_a_busy_worker(client)
-    failed = {r["trial_id"] for r in records if r["status"] == "failed"}
+                with DaskCluster(c.scheduler_address) as cluster:
+                    for record in cluster.run(prep.specs, prep.data):
+                        records.append(record)
+                        if not killed:
+                            killed = _kill_a_busy_worker(client)
+    failed = {r.trial_id for r in records if r.status == "failed"}
     assert failed and failed <= killed
-    assert all("KilledWorker" in r["error"] for r in records if r["status"] == "failed")
+    assert all("KilledWorker" in r.error for r in records if r.status == "failed")
     _assert_same_outcomes(records, slow_local, failed)
 
 
@@ -190,61 +180,58 @@ def test_empty_scheduler_starts_a_local_cluster_and_closes_it(tmp_path, quick_ov
     local = _run(tmp_path / "local", quick_overrides)
     prep = prepare(load_experiment(None, quick_overrides), out=local)
     before = _children()
-    records = list(parallel.dispatch(prep.specs, prep.data, 2, tmp_path / "scratch", backend="dask"))
+    with DaskCluster("", n_workers=2) as cluster:
+        records = list(cluster.run(prep.specs, prep.data))
     _assert_same_outcomes(records, local)
-    time.sleep(0.2)
-    assert _children() - before == set(), "the local Dask cluster left processes running"
+    wait_for(lambda: _no_new_children(before), 10, "the local Dask cluster's processes to end")
 
 
 def test_run_experiment_with_an_empty_scheduler(tmp_path, quick_overrides, monkeypatch):
-    clusters, real_run = [], parallel.DaskCluster.run
+    clusters, real_run = [], DaskCluster.run
 
     def run(self, *args):
         clusters.append(self.local_cluster)
         yield from real_run(self, *args)
 
-    monkeypatch.setattr(parallel.DaskCluster, "run", run)
+    monkeypatch.setattr(DaskCluster, "run", run)
     local = _run(tmp_path / "local", quick_overrides)
     remote = _run(tmp_path / "dask", [*quick_overrides, *_dask("")], n_jobs=2)
-    assert len(clusters) == 1 and clusters[0] is not None, "run_experiment did not pass search.backend to dispatch"
-    _assert_same_csvs(local, remote)
+    assert len(clusters) == 1 and clusters[0] is not None, "run_experiment did not open a local Dask cluster"
+    assert_same_csvs(local, remote)
 
 
 def test_closing_the_generator_early_closes_the_local_cluster(tmp_path, quick_overrides):
     prep = prepare(load_experiment(None, quick_overrides), out=tmp_path / "exp")
     before = _children()
-    trials = parallel.dispatch(prep.specs, prep.data, 2, tmp_path / "scratch", backend="dask")
-    next(trials)
-    assert _children() - before, "no Dask worker process was started"
-    trials.close()  # what an exception or Ctrl-C in the consumer leads to
-    time.sleep(0.2)
-    assert _children() - before == set()
+    with DaskCluster("", n_workers=2) as cluster:
+        trials = cluster.run(prep.specs, prep.data)
+        next(trials)
+        assert _children() - before, "no Dask worker process was started"
+        trials.close()  # what an exception or Ctrl-C in the consumer leads to
+    wait_for(lambda: _no_new_children(before), 10, "the local Dask cluster's processes to end")
 
 
 def test_unreachable_scheduler_is_a_quick_user_error(tmp_path, quick_overrides, monkeypatch):
-    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 1)
-    prep = prepare(load_experiment(None, quick_overrides), out=tmp_path / "exp")
-    start = time.perf_counter()
-    with pytest.raises(UserError, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
-        list(parallel.dispatch(prep.specs, prep.data, 1, tmp_path, backend="dask", scheduler="tcp://127.0.0.1:1"))
-    assert time.perf_counter() - start < 5
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(UserError, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1' within 1 s"):
+        DaskCluster("tcp://127.0.0.1:1").open()
     with pytest.raises(UserError, match="cannot reach"):
-        list(parallel.dispatch(prep.specs, prep.data, 1, tmp_path, backend="dask", scheduler="no-port"))
+        DaskCluster("no-port").open()
 
 
 def test_a_cluster_with_another_numpy_is_refused(tmp_path, cluster, quick_overrides, monkeypatch):
     c, _ = cluster
-    prep = prepare(load_experiment(None, quick_overrides), out=tmp_path / "exp")
-    monkeypatch.setattr(np, "__version__", "0.0")  # in this process only: the workers keep theirs
+    real = versions.version  # the workers read their own; this process pretends to have NumPy 0.0
+    monkeypatch.setattr(versions, "version", lambda name: "0.0" if name == "numpy" else real(name))
     with pytest.raises(UserError, match=r"NumPy .*this machine .*NumPy 0.0: results would not match"):
-        list(parallel.dispatch(prep.specs, prep.data, 1, tmp_path, backend="dask", scheduler=c.scheduler_address))
+        DaskCluster(c.scheduler_address).open()
 
 
 def test_missing_dask_is_a_user_error(tmp_path, quick_overrides, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ImportError
-    prep = prepare(load_experiment(None, quick_overrides), out=tmp_path / "exp")
     with pytest.raises(UserError, match=r"needs dask.distributed.*pip install"):
-        list(parallel.dispatch(prep.specs, prep.data, 1, tmp_path, backend="dask"))
+        run_quick(tmp_path / "exp", [*quick_overrides, *_dask("")])
+    assert not (tmp_path / "exp").exists()
 
 
 def test_scattered_data_is_realigned_when_it_arrives():
@@ -252,7 +239,7 @@ def test_scattered_data_is_realigned_when_it_arrives():
     X = np.frombuffer(bytearray(4 * 12 + 1), dtype=np.float32, offset=1).reshape(3, 4)
     y = np.arange(3)
     assert not X.flags.aligned
-    scattered = parallel.ScatteredData.__new__(parallel.ScatteredData)
+    scattered = ScatteredData.__new__(ScatteredData)
     scattered.__setstate__({"data": TrialData(X, y, X, y, "classification", 3)})
     assert all(getattr(scattered.data, name).flags.aligned for name in ("X_train", "y_train", "X_val", "y_val"))
     np.testing.assert_array_equal(scattered.data.X_train, X)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuning.config import load_experiment
-from tuning.plots import curve_data, draw_plots, heatmap_axes, heatmap_values, is_geometric, param_label
-from tuning.runner import run_experiment
+from tests.helpers import run_quick
+from tuning.formatting import param_label
+from tuning.plots import curve_data, draw_plots, heatmap_axes, heatmap_values, is_geometric
 
 ALL = {"learning_curves.png", "train_vs_val.png", "heatmap.png", "param_effects.png", "final_model.png"}
 FAST = ["train.epochs=6", "search.repeats=2", "search.n_jobs=1"]
@@ -20,7 +20,7 @@ FAST = ["train.epochs=6", "search.repeats=2", "search.n_jobs=1"]
 def _experiment(folder: Path, overrides: list[str]) -> tuple[Path, list[Path], dict[str, bytes]]:
     """Run a small experiment into `folder`, draw its plots; return the folder, the paths and the CSVs' bytes
     read just before drawing."""
-    run_experiment(load_experiment(None, [*FAST, *overrides]), out=folder)
+    run_quick(folder, [*FAST, *overrides])
     before = {name: (folder / name).read_bytes() for name in ("runs.csv", "history.csv")}
     return folder, draw_plots(folder), before
 

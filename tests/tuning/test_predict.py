@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +10,21 @@ import pytest
 from PIL import Image
 
 from framework import load_model
-from tests.conftest import digit_images_28, make_mnist_folder
-from tuning.config import load_experiment
-from tuning.datasets import Affine
+from tests.helpers import cli, digit_images_28, make_mnist_folder, run_quick
 from tuning.predict import image_to_grid, read_rows, shade
-from tuning.runner import run_experiment
+from tuning.preprocess import Affine
 
-ROOT = Path(__file__).resolve().parents[2]
 ONE_CONFIG = ["search.repeats=1", "search.n_jobs=1", "search.space={lr = [0.1]}", "train.hidden_units=64"]
 
 
-def predict_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "main.py", "predict", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+def predict_cli(*args):
+    return cli("predict", *args)
 
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("digits") / "exp"
-    result = run_experiment(load_experiment(None, ONE_CONFIG), out=folder, render_report=False)
+    result = run_quick(folder, ONE_CONFIG)
     return folder, result
 
 
@@ -39,8 +33,7 @@ def mnist_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("mnist")
     data = make_mnist_folder(base / "data")
     folder = base / "exp"
-    run_experiment(load_experiment(None, [*ONE_CONFIG, f"data.dataset={str(data)!r}", "train.epochs=15"]),
-                   out=folder, render_report=False)
+    run_quick(folder, [*ONE_CONFIG, f"data.dataset={str(data)!r}", "train.epochs=8"])
     return folder
 
 
@@ -137,8 +130,7 @@ def test_bad_inputs_exit_2_with_one_line(digits_run, tmp_path):
 
 def test_a_table_model_refuses_images(tmp_path):
     folder = tmp_path / "iris"
-    run_experiment(load_experiment(None, [*ONE_CONFIG, "data.dataset=iris", "train.epochs=3"]), out=folder,
-                   render_report=False)
+    run_quick(folder, [*ONE_CONFIG, "data.dataset=iris", "train.epochs=3"])
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "x.png")
     out = predict_cli(folder / "model.npz", tmp_path / "x.png")
     assert out.returncode == 2 and "trained on 4 features, not images" in out.stderr

@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICK
-from tuning.config import load_experiment
-from tuning.runner import run_experiment
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import QUICK, cli, run_quick
 
 
-def report_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "main.py", "report", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def report_cli(*args):
+    return cli("report", *args)
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report") / "exp"
     overrides = [*QUICK, "search.space={lr = [0.05, 0.2, 1e6], hidden_units = [8, 16]}"]  # lr 1e6 diverges
-    run_experiment(load_experiment(None, overrides), out=folder)
+    run_quick(folder, overrides, render=True)
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,17 +10,21 @@ import pandas as pd
 import pytest
 
 from framework import load_model
-from tuning import parallel
+from tests.helpers import assert_same_csvs, run_quick
+from tuning import executor
 from tuning.config import load_experiment
-from tuning.datasets import Affine
 from tuning.errors import UserError
-from tuning.runner import prepare, run_experiment
+from tuning.objective import Objective
+from tuning.prepare import prepare
+from tuning.preprocess import Affine
+from tuning.runner import run_experiment
 from tuning.select import leaderboard, select_best
+
+ACCURACY = Objective.for_task("classification")
 
 
 def _run(tmp_path, overrides, name="exp", **kwargs):
-    experiment = load_experiment(None, overrides)
-    return run_experiment(experiment, out=tmp_path / name, render_report=False, **kwargs), tmp_path / name
+    return run_quick(tmp_path / name, overrides, **kwargs), tmp_path / name
 
 
 def test_folder_has_one_row_per_trial_and_per_epoch(tmp_path, quick_overrides):
@@ -44,9 +49,7 @@ def test_folder_has_one_row_per_trial_and_per_epoch(tmp_path, quick_overrides):
 def test_n_jobs_1_and_2_give_identical_csvs(tmp_path, quick_overrides):
     _, one = _run(tmp_path, quick_overrides, "one", n_jobs=1)
     _, two = _run(tmp_path, quick_overrides, "two", n_jobs=2)
-    for name, timing in (("runs.csv", "fit_seconds"), ("history.csv", "seconds")):
-        a, b = pd.read_csv(one / name).drop(columns=timing), pd.read_csv(two / name).drop(columns=timing)
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert_same_csvs(one, two)
     best_one, best_two = (json.loads((f / "best.json").read_text()) for f in (one, two))
     for best in (best_one, best_two):  # how long and on how many workers differs; nothing else may
         assert best["run"].pop("refit_seconds") > 0 and best["run"].pop("search_seconds") > 0
@@ -83,15 +86,14 @@ def test_diverging_lr_gives_diverged_rows_and_a_sane_best(tmp_path):
 
 
 def test_failed_trial_is_a_row_and_the_search_goes_on(tmp_path, quick_overrides, monkeypatch):
-    real = parallel.run_trial
+    real = executor.run_trial
 
     def flaky(spec, data, threads):
-        if spec["params"]["hidden_units"] == 8 and spec["params"]["lr"] == 0.2:
-            raise_inside = dict(spec, train={**spec["train"], "activation": "nonexistent"})
-            return real(raise_inside, data, threads)
+        if spec.params == {"hidden_units": 8, "lr": 0.2}:
+            return real(dataclasses.replace(spec, train={**spec.train, "activation": "nonexistent"}), data, threads)
         return real(spec, data, threads)
 
-    monkeypatch.setattr(parallel, "run_trial", flaky)
+    monkeypatch.setattr(executor, "run_trial", flaky)
     result, folder = _run(tmp_path, quick_overrides)
     runs = pd.read_csv(folder / "runs.csv")
     failed = runs[runs["status"] == "failed"]
@@ -151,9 +153,9 @@ def test_ties_break_by_validation_loss_then_grid_order():
         "val_loss": [0.30, 0.30, 0.20, 0.20, 0.1, 0.1, 0.05, np.nan],
         "final_epoch": [5] * 8, "fit_seconds": [1.0] * 8,
     })
-    board = leaderboard(runs, ["lr"], "classification")
+    board = leaderboard(runs, ["lr"], ACCURACY)
     assert board["config_id"].tolist() == [1, 0, 2, 3]
-    assert select_best(board, "classification")["lr"] == 0.2
+    assert select_best(board, ACCURACY)["lr"] == 0.2
 
 
 def test_one_se_picks_the_simplest_close_configuration():
@@ -162,7 +164,7 @@ def test_one_se_picks_the_simplest_close_configuration():
         "val_accuracy": [0.95, 0.91, 0.925, 0.915], "val_loss": [0.2, 0.3, 0.25, 0.26],
         "final_epoch": [5] * 4, "fit_seconds": [1.0] * 4,
     })
-    board = leaderboard(runs, ["hidden_units"], "classification")
-    assert select_best(board, "classification", "mean")["hidden_units"] == 128
-    chosen = select_best(board, "classification", "one_se", complexity=lambda row: row["hidden_units"])
+    board = leaderboard(runs, ["hidden_units"], ACCURACY)
+    assert select_best(board, ACCURACY, "mean")["hidden_units"] == 128
+    chosen = select_best(board, ACCURACY, "one_se", complexity=lambda row: row["hidden_units"])
     assert chosen["hidden_units"] == 16
