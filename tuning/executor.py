@@ -20,7 +20,6 @@ from .trial_data import TrialData
 # One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
 # results must not depend on n_jobs. Parallelism comes from running trials side by side.
 TRIAL_BLAS_THREADS = 1
-BACKENDS = ("loky", "dask")
 
 
 def worker_count(n_jobs: int, n_tasks: int) -> int:

@@ -72,8 +72,8 @@ def test_sort_puts_rows_in_canonical_order(tmp_path):
 
 def test_lock_refuses_a_second_process_and_names_the_holder(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from tuning.store import FolderLock\n"
-         f"with FolderLock(Path({str(tmp_path)!r})):\n    print('locked', flush=True); time.sleep(30)"],
+        [sys.executable, "-c", "import threading; from pathlib import Path; from tuning.store import FolderLock\n"
+         f"with FolderLock(Path({str(tmp_path)!r})):\n    print('locked', flush=True); threading.Event().wait()"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
     try:
         assert holder.stdout.readline().strip() == "locked"
