@@ -196,22 +196,8 @@ class Model:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
 
-        fit_seeds = (np.random.SeedSequence(seed) if seed is not None else self._fit_seeds).spawn(2)
-        shuffle_rng = np.random.default_rng(fit_seeds[0])
-        dropout_rng = np.random.default_rng(fit_seeds[1])
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                layer.rng = dropout_rng
-
-        history = History()
-        callbacks = [history, *(callbacks or [])]
-        if verbose:
-            callbacks.append(EpochLogger(epochs, sys.stdout))
-        self.history, self.stop_training = history, False
-        for callback in callbacks:
-            callback.model = self
-            callback.on_train_begin()
-
+        shuffle_rng = self._seed_fit(seed)
+        history, callbacks = self._begin_training(callbacks, epochs, verbose)
         labels = true_classes(y) if "accuracy" in self.metrics else None
         for epoch in range(epochs):
             for callback in callbacks:
@@ -233,6 +219,27 @@ class Model:
         for callback in callbacks:
             callback.on_train_end()
         return history
+
+    def _seed_fit(self, seed: int | None) -> np.random.Generator:
+        """Give Dropout layers this fit's mask generator; return its shuffling generator."""
+        fit_seeds = (np.random.SeedSequence(seed) if seed is not None else self._fit_seeds).spawn(2)
+        dropout_rng = np.random.default_rng(fit_seeds[1])
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = dropout_rng
+        return np.random.default_rng(fit_seeds[0])
+
+    def _begin_training(self, callbacks, epochs: int, verbose: int) -> tuple[History, list[Callback]]:
+        """A new History first, then the user's callbacks (and the epoch logger), all told training begins."""
+        history = History()
+        callbacks = [history, *(callbacks or [])]
+        if verbose:
+            callbacks.append(EpochLogger(epochs, sys.stdout))
+        self.history, self.stop_training = history, False
+        for callback in callbacks:
+            callback.model = self
+            callback.on_train_begin()
+        return history, callbacks
 
     def _train_epoch(self, X, y, labels, batch_size, shuffle_rng, epoch, epochs, callbacks) -> dict | None:
         """One pass over the data; returns the epoch's logs, or None when a callback stopped a divergence."""

@@ -68,6 +68,23 @@ def _build(registry: dict, spec, what: str, path):
         raise ValueError(f"load_model: {path} has an invalid {what} configuration: {exc}") from None
 
 
+def _compile(model: Model, config: dict, arrays: dict, path) -> None:
+    """Compile `model` with the saved loss and optimizer, and put the optimizer's saved state back."""
+    opt_spec = config.get("optimizer")
+    optimizer = None if opt_spec is None else _build(_OPTIMIZERS, opt_spec, "optimizer", path)
+    model.compile(_build(_LOSSES, config["loss"], "loss", path), optimizer, config.get("metrics"))
+    if optimizer is None:
+        return
+    params = model.parameters()
+    state = {name: [arrays.get(f"optimizer/{name}/{i}") for i in range(len(params))] for name in optimizer.state()}
+    if any(a is None or a.shape != p.shape for arrs in state.values() for a, p in zip(arrs, params)):
+        raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete or misshapen")
+    iterations = opt_spec.get("iterations", 0)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"load_model: {path} has a damaged config: optimizer iterations {iterations!r}")
+    optimizer.load_state(state, iterations)
+
+
 def load_model(path: str | os.PathLike) -> Model:
     """Read a model written by `Model.save`; a wrong or damaged file raises ValueError."""
     path = Path(path)
@@ -102,18 +119,7 @@ def load_model(path: str | os.PathLike) -> Model:
         raise ValueError(f"load_model: {path} is damaged: its weight arrays do not match its layers")
     model.set_weights(weights)
     if config.get("loss") is not None:
-        opt_spec = config.get("optimizer")
-        optimizer = None if opt_spec is None else _build(_OPTIMIZERS, opt_spec, "optimizer", path)
-        model.compile(_build(_LOSSES, config["loss"], "loss", path), optimizer, config.get("metrics"))
-        if optimizer is not None:
-            state = {name: [arrays.get(f"optimizer/{name}/{i}") for i in range(len(params))]
-                     for name in optimizer.state()}
-            if any(a is None or a.shape != p.shape for arrs in state.values() for a, p in zip(arrs, params)):
-                raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete or misshapen")
-            iterations = opt_spec.get("iterations", 0)
-            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-                raise ValueError(f"load_model: {path} has a damaged config: optimizer iterations {iterations!r}")
-            optimizer.load_state(state, iterations)
+        _compile(model, config, arrays, path)
     metadata = config.get("metadata", {})
     model.metadata = metadata if isinstance(metadata, dict) else {}
     return model
