@@ -1,7 +1,8 @@
 """Losses: `forward(output, y) -> float` and `backward() -> d output`, both mean over the batch.
 
-Classification losses take integer labels of shape (n,) or one-hot rows of shape (n, k);
-`prepare_targets` validates them once per `fit`, so the per-batch path does no checks.
+Classification losses take integer labels of shape (n,) (or an (n, 1) column) or rows of
+shape (n, k); `prepare_targets` validates them once per `fit`, so the per-batch path only
+checks shapes (see `framework.targets`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
+from .targets import (
+    check_finite,
+    check_unit_interval,
+    class_targets,
+    column_targets,
+    columns_for_forward,
+    labels_for_forward,
+    one_hot,
+)
 
 
 class Loss:
-    """Base class. `is_classifier` losses get an accuracy metric and integer-label checks."""
+    """Base class. `is_classifier` losses get an accuracy metric and label checks."""
 
     is_classifier = True
 
@@ -28,7 +38,7 @@ class Loss:
 
     def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
         """Validate targets for a network with `n_out` outputs; return them ready for `forward`."""
-        return _class_targets(self, y, n_out, dtype)
+        return class_targets(self.name, y, n_out, dtype)
 
     @property
     def name(self) -> str:
@@ -41,48 +51,14 @@ class Loss:
         return f"{self.name}()"
 
 
-def _class_targets(loss: Loss, y, n_out: int, dtype) -> np.ndarray:
-    """Integer labels in [0, n_out) as int64, or one-hot rows of width n_out as `dtype`."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "iubf":
-        raise TypeError(f"{loss.name}: labels must be numeric, got dtype {y.dtype}")
-    if y.ndim == 2 and y.shape[1] == n_out and n_out > 1:
-        if not np.isfinite(y).all():
-            raise ValueError(f"{loss.name}: one-hot labels contain NaN or inf")
-        return y.astype(dtype, copy=False)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(
-            f"{loss.name}: expected labels of shape (n,) or one-hot (n, {n_out}), got shape {y.shape}"
-        )
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(f"{loss.name}: class labels must be whole numbers, got non-integer values")
-    classes = max(n_out, 2)  # a single sigmoid output still has two classes
-    if y.size and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(
-            f"{loss.name}: labels must be in [0, {classes - 1}] for a network with {n_out} outputs, "
-            f"got values in [{y.min():g}, {y.max():g}]"
-        )
-    return y.astype(np.int64, copy=False)
-
-
-def _one_hot_like(output: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """`y` as one-hot rows matching `output` (integer labels are expanded)."""
-    if y.ndim == 2:
-        return y
-    t = np.zeros_like(output)
-    t[np.arange(len(y)), y] = 1
-    return t
-
-
 class SoftmaxCrossEntropy(Loss):
-    """Softmax followed by cross-entropy, fused on logits: stable and with gradient (p - y) / n.
+    """Softmax followed by cross-entropy, fused on logits: stable, with torch's CrossEntropyLoss numbers.
 
-    It runs once per batch on small arrays, where numpy's per-call overhead outweighs the
-    arithmetic; hence ufunc methods instead of np.max / np.sum, row sums as a product with a
-    ones column, and label entries addressed by flat indices (cached row offsets + label).
+    The gradient is (p - y) / n for labels and one-hot rows, (p * sum(y) - y) / n for rows
+    that do not sum to 1. It runs once per batch on small arrays, where numpy's per-call
+    overhead outweighs the arithmetic; hence ufunc methods instead of np.max / np.sum, row
+    sums as a product with a ones column, and label entries addressed by flat indices
+    (cached row offsets + label).
     """
 
     def __init__(self) -> None:
@@ -91,6 +67,8 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         n, k = output.shape
+        if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != n:
+            y = labels_for_forward(self.name, output, y)
         # C order, whatever the layout of output: backward indexes the flattened gradient in place
         shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
         exp = np.exp(shifted)
@@ -109,17 +87,21 @@ class SoftmaxCrossEntropy(Loss):
         else:
             loss = float(np.sum(y * (log_sum - shifted))) / n
         exp /= sums
-        self._p, self._y = exp, y
+        self._p, self._y, self._grad = exp, y, None
         return loss
 
     def backward(self) -> np.ndarray:
-        # Turns the cached probabilities into the gradient in place: no allocation per batch.
+        if self._grad is not None:  # a repeated call: the gradient is done, and the caller owns it
+            return self._grad.copy()
+        # Turns this forward's own probabilities into the gradient in place: no allocation per batch.
         grad, y = self._p, self._y
         if y.ndim == 1:
             grad.reshape(-1)[self._labels] -= 1  # a view: grad is C-ordered (see forward)
         else:
+            grad *= y.sum(axis=1, keepdims=True)  # exactly 1 for one-hot rows, so p * 1 stays p
             grad -= y
         grad /= len(grad)
+        self._grad = grad
         return grad
 
     def output_transform(self, output: np.ndarray) -> np.ndarray:
@@ -133,7 +115,8 @@ class CategoricalCrossEntropy(Loss):
         self.eps = float(eps)
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
-        t = _one_hot_like(output, y)
+        y = labels_for_forward(self.name, output, y)
+        t = one_hot(y, output.shape[1], output.dtype) if y.ndim == 1 else y
         p = np.clip(output, self.eps, 1.0)
         self._p, self._t = p, t
         return float(-np.sum(t * np.log(p))) / len(output)
@@ -145,28 +128,22 @@ class CategoricalCrossEntropy(Loss):
         return {"eps": self.eps}
 
 
-class BinaryCrossEntropy(Loss):
-    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped against log(0).
+class _BinaryTargets(Loss):
+    """Targets in [0, 1]: (n,) or (n, 1) for one output, multi-label rows (n, k)."""
 
-    Targets are 0/1 of shape (n,) or (n, 1) for one output, or multi-label (n, k).
-    """
+    def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
+        return column_targets(self.name, y, n_out, dtype, check_unit_interval)
+
+
+class BinaryCrossEntropy(_BinaryTargets):
+    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped against log(0)."""
 
     def __init__(self, eps: float = 1e-7) -> None:
         self.eps = float(eps)
 
-    def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "iubf":
-            raise TypeError(f"{self.name}: targets must be numeric, got dtype {y.dtype}")
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{self.name}: expected targets of shape (n, {n_out}), got shape {y.shape}")
-        if not np.all((y >= 0) & (y <= 1)):
-            raise ValueError(f"{self.name}: targets must be in [0, 1], got values outside it")
-        return y.astype(dtype, copy=False)
-
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
         p = np.clip(output, self.eps, 1 - self.eps)
         self._p, self._y = p, y
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
@@ -180,23 +157,19 @@ class BinaryCrossEntropy(Loss):
 
 
 class MeanSquaredError(Loss):
-    """Mean of squared errors over all elements, as torch's MSELoss."""
+    """Mean of squared errors over all elements, as torch's MSELoss.
+
+    Integer labels (n,) against several outputs are one-hot encoded, as for the classification losses.
+    """
 
     is_classifier = False
 
     def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "iubf":
-            raise TypeError(f"{self.name}: targets must be numeric, got dtype {y.dtype}")
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{self.name}: expected targets of shape (n, {n_out}) or (n,), got shape {y.shape}")
-        if not np.isfinite(y).all():
-            raise ValueError(f"{self.name}: targets contain NaN or inf")
-        return y.astype(dtype, copy=False)
+        return column_targets(self.name, y, n_out, dtype, check_finite)
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
         self._diff = output - y
         return float(np.mean(self._diff * self._diff))
 

@@ -135,6 +135,12 @@ def loss_case(name: str, batch: int, k: int, rng: np.random.Generator):
     if name == "mse_matrix":
         out, y = rng.normal(size=(batch, k)), rng.normal(size=(batch, k))
         return MeanSquaredError(), out, y, k, np.mean((out - y) ** 2)
+    if name == "mse_labels":  # integer labels against k outputs: one-hot targets
+        out = rng.normal(size=(batch, k))
+        return MeanSquaredError(), out, labels, k, np.mean((out - one_hot(labels, k)) ** 2)
+    if name == "softmax_ce_soft":  # probability rows that do not sum to 1 (torch: gradient p * sum(y) - y)
+        y = rng.uniform(0, 1, size=(batch, k))
+        return SoftmaxCrossEntropy(), logits, y, k, -np.sum(y * np.log(softmax(logits))) / batch
     if name.startswith("softmax_ce"):
         y = labels if name.endswith("int") else one_hot(labels, k)
         ref = -np.mean(np.log(softmax(logits)[np.arange(batch), labels]))
@@ -159,8 +165,8 @@ def loss_case(name: str, batch: int, k: int, rng: np.random.Generator):
     raise AssertionError(name)
 
 
-LOSS_CASES = ["mse_vector", "mse_matrix", "softmax_ce_int", "softmax_ce_onehot", "categorical_ce_int",
-              "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft"]
+LOSS_CASES = ["mse_vector", "mse_matrix", "mse_labels", "softmax_ce_int", "softmax_ce_onehot", "softmax_ce_soft",
+              "categorical_ce_int", "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft"]
 
 
 @pytest.mark.parametrize("batch,k", [(1, 2), (3, 4), (7, 9)])

@@ -1,0 +1,121 @@
+"""Loss behaviour beyond the gradient checks: target shapes, label ranges, repeated backward calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framework import Dense, Model
+from framework.activations import softmax
+from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+
+
+def one_hot(labels, k):
+    return np.eye(k)[labels]
+
+
+def shape_case(name: str, rng: np.random.Generator):
+    """(loss, output, targets (n,), value computed by hand) for each loss and target kind."""
+    n = 5
+    labels = rng.integers(0, 3, size=n)
+    if name == "softmax":
+        logits = rng.normal(size=(n, 3))
+        return SoftmaxCrossEntropy(), logits, labels, -np.mean(np.log(softmax(logits)[np.arange(n), labels]))
+    if name == "categorical":
+        p = softmax(rng.normal(size=(n, 3)))
+        return CategoricalCrossEntropy(), p, labels, -np.mean(np.log(p[np.arange(n), labels]))
+    y = rng.integers(0, 2, size=n)
+    if name == "binary":
+        p = rng.uniform(0.1, 0.9, size=(n, 1))
+        return BinaryCrossEntropy(), p, y, -np.mean(y * np.log(p[:, 0]) + (1 - y) * np.log(1 - p[:, 0]))
+    if name == "mse_one_output":
+        out, t = rng.normal(size=(n, 1)), rng.normal(size=n)
+        return MeanSquaredError(), out, t, np.mean((out[:, 0] - t) ** 2)
+    if name == "mse_labels":
+        out = rng.normal(size=(n, 3))
+        return MeanSquaredError(), out, labels, np.mean((out - one_hot(labels, 3)) ** 2)
+    raise AssertionError(name)
+
+
+SHAPE_CASES = ["softmax", "categorical", "binary", "mse_one_output", "mse_labels"]
+
+
+# ---------------------------------------------------------------------------------------------- target shapes
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_direct_calls_with_a_column_of_targets_equal_a_vector_and_fit(name):
+    loss, output, y, expected = shape_case(name, np.random.default_rng(1))
+    results = []
+    for targets in (y, y[:, None], loss.prepare_targets(y, output.shape[1], np.float64)):
+        value = loss.forward(output, targets)
+        results.append((value, loss.backward().copy()))
+    np.testing.assert_allclose(results[0][0], expected, rtol=1e-12)  # no (n, n) broadcast
+    for value, grad in results[1:]:
+        assert value == results[0][0]
+        assert grad.shape == output.shape and np.array_equal(grad, results[0][1])
+
+
+def test_mse_one_hot_encodes_integer_labels_for_several_outputs():
+    loss = MeanSquaredError()
+    labels = np.array([2, 0, 1, 2])
+    np.testing.assert_array_equal(loss.prepare_targets(labels, 3, np.float32), one_hot(labels, 3))
+    np.testing.assert_array_equal(loss.prepare_targets(labels[:, None], 3, np.float32), one_hot(labels, 3))
+    np.testing.assert_array_equal(loss.prepare_targets(labels.astype(float), 3, np.float32), one_hot(labels, 3))
+    with pytest.raises(ValueError, match="MeanSquaredError: class labels must be whole numbers"):
+        loss.prepare_targets(np.array([0.5, 1.0, 2.0, 0.0]), 3, np.float32)
+    with pytest.raises(ValueError, match=r"MeanSquaredError: labels must be in \[0, 2\] for a network with 3 outputs"):
+        loss.prepare_targets(np.array([0, 1, 3, 0]), 3, np.float32)
+    with pytest.raises(ValueError, match="MeanSquaredError: class labels must be whole numbers"):
+        loss.forward(np.zeros((4, 3)), np.array([0.5, 1.0, 2.0, 0.0]))  # a direct call checks them too
+
+
+def test_a_direct_call_with_mismatched_targets_is_refused():
+    with pytest.raises(ValueError, match=r"BinaryCrossEntropy: expected targets of shape \(4, 2\) or \(4,\), "
+                                         r"got shape \(4, 3\)"):
+        BinaryCrossEntropy().forward(np.full((4, 2), 0.5), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy: expected labels of shape \(4,\) or \(4, 3\), "
+                                         r"got shape \(1,\)"):
+        SoftmaxCrossEntropy().forward(np.zeros((4, 3)), np.array([1]))
+
+
+# ---------------------------------------------------------------------------------------------- label ranges
+def test_a_single_softmax_output_accepts_only_label_zero():
+    loss = SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy: labels must be in \[0, 0\] for a network with "
+                                         r"1 output, got values in \[0, 1\]"):
+        loss.prepare_targets(np.array([0, 1, 0]), 1, np.float32)
+    model = Model([Dense(2, 1)], seed=0).compile(loss)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 0\] for a network with 1 output"):
+        model.fit(np.ones((3, 2)), np.array([0, 1, 0]))
+    # label 0 is the only class: loss 0, nothing to learn (torch gives the same)
+    assert model.evaluate(np.random.default_rng(0).normal(size=(6, 2)), np.zeros(6, dtype=int))["loss"] == 0.0
+
+
+@pytest.mark.parametrize("loss,n_out,good,bad", [
+    (CategoricalCrossEntropy(), 3, [0, 1, 2], [0, 3]),
+    (BinaryCrossEntropy(), 1, [0, 1], [0, 2]),
+    (SoftmaxCrossEntropy(), 2, [0, 1], [0, 2]),
+])
+def test_each_loss_has_its_own_label_range(loss, n_out, good, bad):
+    assert len(loss.prepare_targets(np.array(good), n_out, np.float64)) == len(good)
+    with pytest.raises(ValueError, match=rf"{loss.name}: (labels|targets) must be in"):
+        loss.prepare_targets(np.array(bad), n_out, np.float64)
+
+
+# ---------------------------------------------------------------------------------------------- backward
+@pytest.mark.parametrize("name", SHAPE_CASES + ["softmax_rows"])
+def test_backward_twice_gives_the_same_gradient_and_never_changes_a_returned_one(name):
+    rng = np.random.default_rng(2)
+    if name == "softmax_rows":
+        loss, output, y = SoftmaxCrossEntropy(), rng.normal(size=(4, 3)), rng.uniform(size=(4, 3))
+    else:
+        loss, output, y, _ = shape_case(name, rng)
+    y = loss.prepare_targets(y, output.shape[1], np.float64)
+    loss.forward(output, y)
+    first = loss.backward()
+    kept = first.copy()
+    second = loss.backward()
+    assert np.array_equal(second, kept) and np.array_equal(first, kept)
+    loss.forward(output * 2 + 1, y)  # the next batch
+    third = loss.backward()
+    assert np.array_equal(first, kept) and np.array_equal(second, kept)
+    assert not np.array_equal(third, kept)
