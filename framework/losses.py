@@ -108,24 +108,41 @@ class SoftmaxCrossEntropy(Loss):
         return softmax(output)
 
 
-class CategoricalCrossEntropy(Loss):
-    """Cross-entropy on probabilities (after a Softmax layer), clipped to [eps, 1] against log(0)."""
+class _Clipped(Loss):
+    """A loss on probabilities clipped to [eps, 1 - eps] against log(0), as Keras clips them.
+
+    The gradient is the clipped forward's: 0 where the output was clipped, passed through on
+    the boundary itself, as torch's `clamp` does. A perfect prediction so has gradient 0.
+    """
 
     def __init__(self, eps: float = 1e-7) -> None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 0.5:
+            raise ValueError(f"{self.name}: eps must be a number in [0, 0.5), got {eps!r}")
         self.eps = float(eps)
+
+    def _clip(self, output: np.ndarray) -> np.ndarray:
+        """`output` clipped; remembers where it was inside the bounds, for backward."""
+        dtype = output.dtype if output.dtype.kind == "f" else np.dtype(np.float64)
+        low, high = dtype.type(self.eps), dtype.type(1 - self.eps)  # the bounds np.clip uses for this dtype
+        self._inside = (output >= low) & (output <= high)
+        return np.clip(output, low, high)
+
+    def get_config(self) -> dict:
+        return {"eps": self.eps}
+
+
+class CategoricalCrossEntropy(_Clipped):
+    """Cross-entropy on probabilities (after a Softmax layer), clipped to [eps, 1 - eps]."""
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         y = labels_for_forward(self.name, output, y)
         t = one_hot(y, output.shape[1], output.dtype) if y.ndim == 1 else y
-        p = np.clip(output, self.eps, 1.0)
+        p = self._clip(output)
         self._p, self._t = p, t
         return float(-np.sum(t * np.log(p))) / len(output)
 
     def backward(self) -> np.ndarray:
-        return -self._t / self._p / len(self._p)
-
-    def get_config(self) -> dict:
-        return {"eps": self.eps}
+        return np.where(self._inside, -self._t / self._p, 0) / len(self._p)
 
 
 class _BinaryTargets(Loss):
@@ -135,25 +152,19 @@ class _BinaryTargets(Loss):
         return column_targets(self.name, y, n_out, dtype, check_unit_interval)
 
 
-class BinaryCrossEntropy(_BinaryTargets):
-    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped against log(0)."""
-
-    def __init__(self, eps: float = 1e-7) -> None:
-        self.eps = float(eps)
+class BinaryCrossEntropy(_BinaryTargets, _Clipped):
+    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped to [eps, 1 - eps]."""
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         if y.shape != output.shape:
             y = columns_for_forward(self.name, output, y)
-        p = np.clip(output, self.eps, 1 - self.eps)
+        p = self._clip(output)
         self._p, self._y = p, y
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     def backward(self) -> np.ndarray:
         p, y = self._p, self._y
-        return (p - y) / (p * (1 - p)) / p.size
-
-    def get_config(self) -> dict:
-        return {"eps": self.eps}
+        return np.where(self._inside, (p - y) / (p * (1 - p)), 0) / p.size
 
 
 class MeanSquaredError(Loss):

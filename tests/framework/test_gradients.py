@@ -199,6 +199,21 @@ def test_integer_and_one_hot_labels_agree(loss_cls):
     np.testing.assert_allclose(grad_int, grad_hot, rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("loss_cls", [CategoricalCrossEntropy, BinaryCrossEntropy])
+def test_clipped_losses_have_the_gradient_of_their_clipped_forward(loss_cls, numerical_gradient,
+                                                                   assert_gradient_close):
+    """Outputs beyond [eps, 1 - eps] get gradient 0; eps is large so finite differences stay on one side."""
+    loss = loss_cls(eps=0.01)
+    rng = np.random.default_rng(8)
+    out = rng.uniform(0.05, 0.95, size=(6, 3))
+    out[[0, 1, 2, 3], [0, 1, 2, 0]] = [0.001, 0.995, 0.0, 1.0]  # below, above, and the extremes
+    t = loss.prepare_targets(one_hot(np.array([0, 1, 0, 2, 1, 2]), 3), 3, np.float64)
+    loss.forward(out, t)
+    analytic = loss.backward().copy()
+    assert_gradient_close(analytic, numerical_gradient(lambda: loss.forward(out, t), out))
+    assert np.all(analytic[[0, 1, 2, 3], [0, 1, 2, 0]] == 0)
+
+
 def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():
     rng = np.random.default_rng(3)
     logits, labels = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)

@@ -1,4 +1,4 @@
-"""Loss behaviour beyond the gradient checks: target shapes, label ranges, repeated backward calls."""
+"""Loss behaviour beyond the gradient checks: target shapes, label ranges, repeated backward calls, clipping."""
 
 from __future__ import annotations
 
@@ -119,3 +119,31 @@ def test_backward_twice_gives_the_same_gradient_and_never_changes_a_returned_one
     third = loss.backward()
     assert np.array_equal(first, kept) and np.array_equal(second, kept)
     assert not np.array_equal(third, kept)
+
+
+# ---------------------------------------------------------------------------------------------- clipping
+@pytest.mark.parametrize("loss_cls", [CategoricalCrossEntropy, BinaryCrossEntropy])
+def test_a_perfect_prediction_has_zero_gradient(loss_cls):
+    loss = loss_cls()
+    output = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    targets = loss.prepare_targets(output.copy(), 3, np.float64)
+    value = loss.forward(output, targets)
+    assert 0 < value < 1e-6  # -log(1 - eps) per hit: clipped away from log(1) = 0, but tiny
+    assert np.array_equal(loss.backward(), np.zeros_like(output))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_bounds_are_those_of_the_outputs_dtype(dtype):
+    """On the boundary in the output's own precision, the gradient still passes (torch's clamp)."""
+    loss = BinaryCrossEntropy()
+    low, high = dtype(1e-7), dtype(1 - 1e-7)
+    output = np.array([[low], [high], [np.nextafter(low, dtype(0))], [np.nextafter(high, dtype(1))]], dtype=dtype)
+    loss.forward(output, np.array([[1.0], [0.0], [1.0], [0.0]], dtype=dtype))
+    grad = loss.backward()
+    assert np.all(grad[:2] != 0) and np.all(grad[2:] == 0)
+
+
+def test_eps_is_checked():
+    for eps in (-1e-7, 0.5, "1e-7", True):
+        with pytest.raises(ValueError, match=r"eps must be a number in \[0, 0.5\)"):
+            CategoricalCrossEntropy(eps=eps)
