@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import softmax
+from .activations import sigmoid, softmax
 from .targets import (
     check_finite,
     check_unit_interval,
@@ -167,6 +167,26 @@ class BinaryCrossEntropy(_BinaryTargets, _Clipped):
         return np.where(self._inside, (p - y) / (p * (1 - p)), 0) / p.size
 
 
+class BCEWithLogits(_BinaryTargets):
+    """Sigmoid and binary cross-entropy fused on logits, as torch's BCEWithLogitsLoss.
+
+    Stable for any logit: the loss is max(z, 0) - z y + log(1 + exp(-|z|)), whose exp never
+    overflows, and the gradient (sigmoid(z) - y) / size. `predict` returns sigmoid(z).
+    """
+
+    def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
+        self._z, self._y = output, y
+        return float(np.mean(np.maximum(output, 0) - output * y + np.log1p(np.exp(-np.abs(output)))))
+
+    def backward(self) -> np.ndarray:
+        return (sigmoid(self._z) - self._y) / self._z.size
+
+    def output_transform(self, output: np.ndarray) -> np.ndarray:
+        return sigmoid(output)
+
+
 class MeanSquaredError(Loss):
     """Mean of squared errors over all elements, as torch's MSELoss.
 
@@ -192,6 +212,7 @@ LOSSES = {
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "categorical_cross_entropy": CategoricalCrossEntropy,
     "binary_cross_entropy": BinaryCrossEntropy,
+    "bce_with_logits": BCEWithLogits,
     "mse": MeanSquaredError,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in LOSSES.values()}

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from framework import Dense, Dropout, LeakyReLU, Model, ReLU, Sigmoid, Softmax, Tanh
-from framework.activations import softmax
-from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.activations import sigmoid, softmax
+from framework.losses import (
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 from framework.optimizers import SGD
 
 BATCHES = (1, 3, 7)
@@ -162,11 +168,17 @@ def loss_case(name: str, batch: int, k: int, rng: np.random.Generator):
         p = rng.uniform(0.05, 0.95, size=(batch, k))
         y = rng.uniform(0, 1, size=(batch, k))
         return BinaryCrossEntropy(), p, y, k, -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    if name.startswith("bce_logits"):
+        z = rng.normal(scale=3.0, size=(batch, 1 if name.endswith("int") else k))
+        y = rng.integers(0, 2, size=batch) if name.endswith("int") else rng.uniform(0, 1, size=z.shape)
+        t, s = y.reshape(z.shape), sigmoid(z)
+        return BCEWithLogits(), z, y, z.shape[1], -np.mean(t * np.log(s) + (1 - t) * np.log(1 - s))
     raise AssertionError(name)
 
 
 LOSS_CASES = ["mse_vector", "mse_matrix", "mse_labels", "softmax_ce_int", "softmax_ce_onehot", "softmax_ce_soft",
-              "categorical_ce_int", "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft"]
+              "categorical_ce_int", "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft",
+              "bce_logits_int", "bce_logits_multilabel"]
 
 
 @pytest.mark.parametrize("batch,k", [(1, 2), (3, 4), (7, 9)])

@@ -1,13 +1,22 @@
-"""Loss behaviour beyond the gradient checks: target shapes, label ranges, repeated backward calls, clipping."""
+"""Loss behaviour beyond the gradient checks: target shapes, label ranges, clipping, BCEWithLogits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from framework import Dense, Model
-from framework.activations import softmax
-from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework import Dense, Model, load_model
+from framework.activations import sigmoid, softmax
+from framework.losses import (
+    LOSSES,
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+    get_loss,
+)
+from framework.optimizers import SGD
 
 
 def one_hot(labels, k):
@@ -28,6 +37,10 @@ def shape_case(name: str, rng: np.random.Generator):
     if name == "binary":
         p = rng.uniform(0.1, 0.9, size=(n, 1))
         return BinaryCrossEntropy(), p, y, -np.mean(y * np.log(p[:, 0]) + (1 - y) * np.log(1 - p[:, 0]))
+    if name == "logits":
+        z = rng.normal(size=(n, 1))
+        s = sigmoid(z[:, 0])
+        return BCEWithLogits(), z, y, -np.mean(y * np.log(s) + (1 - y) * np.log(1 - s))
     if name == "mse_one_output":
         out, t = rng.normal(size=(n, 1)), rng.normal(size=n)
         return MeanSquaredError(), out, t, np.mean((out[:, 0] - t) ** 2)
@@ -37,7 +50,7 @@ def shape_case(name: str, rng: np.random.Generator):
     raise AssertionError(name)
 
 
-SHAPE_CASES = ["softmax", "categorical", "binary", "mse_one_output", "mse_labels"]
+SHAPE_CASES = ["softmax", "categorical", "binary", "logits", "mse_one_output", "mse_labels"]
 
 
 # ---------------------------------------------------------------------------------------------- target shapes
@@ -93,6 +106,7 @@ def test_a_single_softmax_output_accepts_only_label_zero():
 @pytest.mark.parametrize("loss,n_out,good,bad", [
     (CategoricalCrossEntropy(), 3, [0, 1, 2], [0, 3]),
     (BinaryCrossEntropy(), 1, [0, 1], [0, 2]),
+    (BCEWithLogits(), 1, [0, 1, 0.25], [0, -1]),
     (SoftmaxCrossEntropy(), 2, [0, 1], [0, 2]),
 ])
 def test_each_loss_has_its_own_label_range(loss, n_out, good, bad):
@@ -147,3 +161,31 @@ def test_eps_is_checked():
     for eps in (-1e-7, 0.5, "1e-7", True):
         with pytest.raises(ValueError, match=r"eps must be a number in \[0, 0.5\)"):
             CategoricalCrossEntropy(eps=eps)
+
+
+# ---------------------------------------------------------------------------------------------- BCEWithLogits
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_is_stable_at_huge_logits(dtype):
+    z = np.array([[1000.0], [-1000.0], [1000.0], [-1000.0]], dtype=dtype)
+    y = np.array([[1.0], [0.0], [0.0], [1.0]], dtype=dtype)
+    loss = BCEWithLogits()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss.forward(z, y)
+        grad = loss.backward()
+    np.testing.assert_allclose(value, 500.0, rtol=1e-6)  # two perfect, two wrong by 1000 each
+    np.testing.assert_allclose(grad[:, 0], [0, 0, 0.25, -0.25])
+    assert grad.dtype == dtype
+
+
+def test_bce_with_logits_is_registered_and_predicts_probabilities(tmp_path):
+    assert LOSSES["bce_with_logits"] is BCEWithLogits
+    assert isinstance(get_loss("bce_with_logits"), BCEWithLogits) and isinstance(get_loss("BCEWithLogits"),
+                                                                                 BCEWithLogits)
+    model = Model([Dense(4, 1)], seed=0).compile("bce_with_logits", SGD(lr=0.1))
+    X = np.random.default_rng(0).normal(size=(8, 4)) * 3
+    proba = model.predict(X)
+    np.testing.assert_allclose(proba, sigmoid(model.forward(X.astype(np.float32))), rtol=1e-6)
+    assert np.all((proba > 0) & (proba < 1))
+    model.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert type(loaded.loss) is BCEWithLogits and loaded.predict(X).tobytes() == proba.tobytes()

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from framework import Dense, Dropout, LeakyReLU, Model, ReLU, Sigmoid, Softmax, Tanh, load_model
-from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.losses import (
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 from framework.optimizers import SGD, Adam, RMSProp
 
 OPTIMIZERS = {
@@ -91,6 +97,7 @@ def test_a_fresh_optimizer_would_not_continue_identically(blobs, tmp_path, weigh
     ([Dense(4, 1), Sigmoid()], BinaryCrossEntropy(eps=1e-5), 1),
     ([Dense(4, 3), Softmax()], CategoricalCrossEntropy(eps=1e-6), 3),
     ([Dense(4, 2)], MeanSquaredError(), 2),
+    ([Dense(4, 1)], BCEWithLogits(), 1),
 ])
 def test_round_trip_keeps_each_loss_and_its_config(tmp_path, layers, loss, n_out):
     model = Model(layers, seed=4).compile(loss, "rmsprop")
