@@ -2,7 +2,8 @@
 
 Classification losses take integer labels of shape (n,) (or an (n, 1) column) or rows of
 shape (n, k); `prepare_targets` validates them once per `fit`, so the per-batch path only
-checks shapes (see `framework.targets`).
+checks shapes (see `framework.targets`). `threshold` says how accuracy reads the output:
+None is the argmax of each row, a number an element-wise `output > threshold` (binary).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Loss:
     """Base class. `is_classifier` losses get an accuracy metric and label checks."""
 
     is_classifier = True
+    threshold: float | None = None
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
@@ -146,7 +148,12 @@ class CategoricalCrossEntropy(_Clipped):
 
 
 class _BinaryTargets(Loss):
-    """Targets in [0, 1]: (n,) or (n, 1) for one output, multi-label rows (n, k)."""
+    """Targets in [0, 1]: (n,) or (n, 1) for one output, multi-label rows (n, k).
+
+    Accuracy is element-wise (Keras' binary accuracy): `output > threshold` against the target.
+    """
+
+    threshold = 0.5
 
     def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
         return column_targets(self.name, y, n_out, dtype, check_unit_interval)
@@ -173,6 +180,8 @@ class BCEWithLogits(_BinaryTargets):
     Stable for any logit: the loss is max(z, 0) - z y + log(1 + exp(-|z|)), whose exp never
     overflows, and the gradient (sigmoid(z) - y) / size. `predict` returns sigmoid(z).
     """
+
+    threshold = 0.0  # logit 0 is probability 0.5
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         if y.shape != output.shape:

@@ -12,7 +12,7 @@ from .activations import get_activation
 from .callbacks import Callback, EpochLogger, History
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
-from .metrics import METRICS, correct_count, true_classes
+from .metrics import METRICS, accuracy_counter
 from .optimizers import SGD, Optimizer, get_optimizer
 
 DTYPES = ("float32", "float64")
@@ -198,13 +198,13 @@ class Model:
 
         shuffle_rng = self._seed_fit(seed)
         history, callbacks = self._begin_training(callbacks, epochs, verbose)
-        labels = true_classes(y) if "accuracy" in self.metrics else None
+        accuracy = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else None
         for epoch in range(epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logs = self._train_epoch(X, y, labels, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
+                logs = self._train_epoch(X, y, accuracy, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
                                          callbacks)
             if logs is None:  # diverged and a callback asked to stop quietly
                 history.diverged_epoch = epoch
@@ -241,14 +241,15 @@ class Model:
             callback.on_train_begin()
         return history, callbacks
 
-    def _train_epoch(self, X, y, labels, batch_size, shuffle_rng, epoch, epochs, callbacks) -> dict | None:
+    def _train_epoch(self, X, y, accuracy, batch_size, shuffle_rng, epoch, epochs, callbacks) -> dict | None:
         """One pass over the data; returns the epoch's logs, or None when a callback stopped a divergence."""
         n = len(X)
         order = shuffle_rng.permutation(n) if shuffle_rng is not None else None
         snapshot = self.get_weights()
         loss_fn, optimizer = self.loss, self.optimizer
-        # Integer labels (n,) are their own classes: count hits against yb instead of gathering twice.
-        labels_are_y = labels is not None and y.ndim == 1 and labels.dtype == y.dtype
+        count, labels = accuracy or (None, None)
+        # Integer labels (n,) and binary targets are what accuracy counts against: use yb instead of gathering twice.
+        labels_are_y = labels is not None and labels.shape == y.shape and labels.dtype == y.dtype
         # self.forward / self.backward, unrolled over bound methods looked up once per epoch rather than per batch
         forwards = [layer.forward for layer in self.layers]
         first = self._first_trainable
@@ -268,7 +269,7 @@ class Model:
             if not math.isfinite(loss):
                 return self._diverged(f"loss became {loss}", snapshot, callbacks, epoch, epochs, batch, loss)
             if labels is not None:
-                correct += correct_count(output, yb if labels_are_y else labels[rows])
+                correct += count(output, yb if labels_are_y else labels[rows])
             grad = loss_fn.backward()
             for backward, need_input_grad in backwards:
                 grad = backward(grad, need_input_grad)
@@ -280,7 +281,7 @@ class Model:
             return self._diverged("weights became non-finite", snapshot, callbacks, epoch, epochs, batch, loss)
         logs = {"loss": total_loss / n}
         if labels is not None:
-            logs["accuracy"] = correct / n
+            logs["accuracy"] = correct / labels.size
         return logs
 
     def _diverged(self, what: str, snapshot, callbacks, epoch: int, epochs: int, batch: int, loss: float) -> None:
@@ -299,17 +300,17 @@ class Model:
         if not _checked:
             batch_size = _check_positive_int("batch_size", batch_size)
             X, y = self._check_Xy(X, y)
-        labels = true_classes(y) if "accuracy" in self.metrics else None
+        count, labels = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else (None, None)
         total_loss, correct = 0.0, 0
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size)
             output = self.forward(X[rows])
             total_loss += self.loss.forward(output, y[rows]) * len(output)
             if labels is not None:
-                correct += correct_count(output, labels[rows])
+                correct += count(output, labels[rows])
         result = {"loss": total_loss / len(X)}
         if labels is not None:
-            result["accuracy"] = correct / len(X)
+            result["accuracy"] = correct / labels.size
         return result
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Loss behaviour beyond the gradient checks: target shapes, label ranges, clipping, BCEWithLogits."""
+"""Loss behaviour beyond the gradient checks: target shapes, label ranges, clipping, BCEWithLogits, accuracy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from framework import Dense, Model, load_model
+from framework import Dense, Model, Sigmoid, load_model
 from framework.activations import sigmoid, softmax
 from framework.losses import (
     LOSSES,
@@ -99,8 +99,9 @@ def test_a_single_softmax_output_accepts_only_label_zero():
     model = Model([Dense(2, 1)], seed=0).compile(loss)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 0\] for a network with 1 output"):
         model.fit(np.ones((3, 2)), np.array([0, 1, 0]))
-    # label 0 is the only class: loss 0, nothing to learn (torch gives the same)
-    assert model.evaluate(np.random.default_rng(0).normal(size=(6, 2)), np.zeros(6, dtype=int))["loss"] == 0.0
+    # label 0 is the only class: loss 0, nothing to learn, always right (torch gives the same)
+    result = model.evaluate(np.random.default_rng(0).normal(size=(6, 2)), np.zeros(6, dtype=int))
+    assert result == {"loss": 0.0, "accuracy": 1.0}
 
 
 @pytest.mark.parametrize("loss,n_out,good,bad", [
@@ -189,3 +190,33 @@ def test_bce_with_logits_is_registered_and_predicts_probabilities(tmp_path):
     model.save(tmp_path / "m.npz")
     loaded = load_model(tmp_path / "m.npz")
     assert type(loaded.loss) is BCEWithLogits and loaded.predict(X).tobytes() == proba.tobytes()
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+def multilabel_data(n: int = 40, k: int = 3):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(n, 4))
+    Y = (rng.uniform(size=(n, k)) < 0.5).astype(float)
+    return X, Y
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_multilabel_accuracy_is_element_wise(fused):
+    X, Y = multilabel_data()
+    layers = [Dense(4, 3)] if fused else [Dense(4, 3), Sigmoid()]
+    model = Model(layers, seed=1, dtype="float64").compile(BCEWithLogits() if fused else BinaryCrossEntropy())
+    proba = model.predict(X)
+    element_wise = np.mean((proba > 0.5) == Y)
+    assert element_wise != np.mean(proba.argmax(1) == Y.argmax(1))  # the two readings differ on this data
+    assert model.evaluate(X, Y)["accuracy"] == element_wise
+    # fit counts the same way: one full batch, so the epoch's accuracy is the starting model's
+    history = model.fit(X, Y, epochs=1, batch_size=len(X), shuffle=False)
+    assert history.history["accuracy"] == [element_wise]
+
+
+def test_single_output_logits_are_thresholded_at_zero():
+    model = Model([Dense(1, 1)], seed=0, dtype="float64").compile(BCEWithLogits())
+    model.set_weights([np.array([[1.0]]), np.array([0.0])])  # logit = x
+    X = np.array([[-2.0], [-0.1], [0.1], [3.0]])
+    assert model.evaluate(X, np.array([0, 0, 1, 1]))["accuracy"] == 1.0
+    assert model.evaluate(X, np.array([0, 1, 1, 0]))["accuracy"] == 0.5

@@ -19,7 +19,7 @@ from framework import (
     load_model,
     mlp,
 )
-from framework.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.losses import BCEWithLogits, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from framework.optimizers import SGD, Adam
 
 
@@ -105,11 +105,13 @@ def test_regression_on_diabetes_loss_decreases_substantially():
     np.testing.assert_allclose(model.evaluate(X_test, y_test)["loss"], test_mse, rtol=1e-5)
 
 
-def test_binary_classification_on_breast_cancer():
+@pytest.mark.parametrize("fused", [False, True], ids=["sigmoid_bce", "bce_with_logits"])
+def test_binary_classification_on_breast_cancer(fused):
     X_train, X_test, y_train, y_test = sklearn_split_scaled("load_breast_cancer", stratify=True)
 
-    model = Model([Dense(30, 16), ReLU(), Dense(16, 1), Sigmoid()], seed=0)
-    model.compile(BinaryCrossEntropy(), Adam(lr=0.01))
+    head = [] if fused else [Sigmoid()]
+    model = Model([Dense(30, 16), ReLU(), Dense(16, 1), *head], seed=0)
+    model.compile(BCEWithLogits() if fused else BinaryCrossEntropy(), Adam(lr=0.01))
     model.fit(X_train, y_train, epochs=30, batch_size=32, seed=0)
 
     proba = model.predict(X_test)
