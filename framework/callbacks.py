@@ -119,7 +119,7 @@ class EarlyStopping(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training quietly (weights restored to the last finite epoch) when the loss turns NaN/inf.
+    """Stop training quietly (weights and optimizer state restored to the last finite epoch) on a NaN/inf loss.
 
     Without it, `fit` raises `TrainingDiverged`.
     """

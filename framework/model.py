@@ -21,7 +21,7 @@ ROW_CHUNK = 8192
 
 
 class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or inf; the weights were restored to the last finite epoch."""
+    """The training loss became NaN or inf; weights and optimizer state were restored to the last finite epoch."""
 
     def __init__(self, message: str, epoch: int, batch: int, loss: float) -> None:
         super().__init__(message)
@@ -182,8 +182,8 @@ class Model:
         """Train for `epochs` passes over (X, y) in mini-batches; returns the `History`.
 
         `seed` fixes shuffling and dropout masks (default: drawn from the model's seed).
-        A NaN/inf loss raises `TrainingDiverged` with the weights of the last finite epoch,
-        unless a callback (`TerminateOnNaN`) asks to stop quietly.
+        A NaN/inf loss raises `TrainingDiverged` with the weights and optimizer state of the last
+        finite epoch, unless a callback (`TerminateOnNaN`) asks to stop quietly.
         """
         self._require_compiled("fit")
         epochs = _check_positive_int("epochs", epochs, minimum=0)
@@ -245,7 +245,8 @@ class Model:
         """One pass over the data; returns the epoch's logs, or None when a callback stopped a divergence."""
         n = len(X)
         order = shuffle_rng.permutation(n) if shuffle_rng is not None else None
-        snapshot = self.get_weights()
+        # Undoing a divergence restores both, so that training can go on as if this epoch never ran.
+        snapshot = self.get_weights(), self.optimizer.snapshot()
         loss_fn, optimizer = self.loss, self.optimizer
         count, labels = accuracy or (None, None)
         # Integer labels (n,) and binary targets are what accuracy counts against: use yb instead of gathering twice.
@@ -285,8 +286,10 @@ class Model:
         return logs
 
     def _diverged(self, what: str, snapshot, callbacks, epoch: int, epochs: int, batch: int, loss: float) -> None:
-        """Restore the epoch's starting weights; return None if a callback stops quietly, else raise."""
-        self.set_weights(snapshot)
+        """Restore the epoch's starting weights and optimizer state; None if a callback stops quietly, else raise."""
+        weights, optimizer_state = snapshot
+        self.set_weights(weights)
+        self.optimizer.restore(optimizer_state)
         if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
             return None
         where = f"end of epoch {epoch}" if epoch else "initial weights"
