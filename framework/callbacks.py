@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TextIO
 
@@ -70,10 +69,12 @@ class LambdaCallback(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
+    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs, as Keras 3's.
 
     With `restore_best_weights`, the model ends with the weights of its best epoch;
-    `best_epoch` (0-based) and `best` tell which epoch and value that was.
+    `best_epoch` (0-based) and `best` tell which epoch and value that was. As in Keras, the
+    first value is always the best so far (even a NaN, which no later value then beats),
+    so training never stops at its first epoch.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
@@ -88,30 +89,32 @@ class EarlyStopping(Callback):
         self.mode, self.restore_best_weights = mode, restore_best_weights
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best: float | None = None
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
         self.wait = 0
         self._best_weights: list[np.ndarray] | None = None
 
-    def _improved(self, value: float) -> bool:
+    def _is_improvement(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        # Keras' comparison, (value -/+ min_delta) against best, rounding included.
         if self.mode == "max":
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
+            return value - self.min_delta > self.best
+        return value + self.min_delta < self.best
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         if self.monitor not in logs:
             raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not logged; available: {', '.join(logs)}")
         value = logs[self.monitor]
-        if self._improved(value):
+        self.wait += 1
+        if self._is_improvement(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self._best_weights = self.model.get_weights()
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:  # as Keras: `patience` epochs without improvement
-                self.stopped_epoch = epoch
-                self.model.stop_training = True
+        elif self.wait >= self.patience and epoch > 0:  # as Keras: `patience` epochs without improvement
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.restore_best_weights and self._best_weights is not None:
@@ -119,7 +122,7 @@ class EarlyStopping(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training quietly (weights restored to the last finite epoch) when the loss turns NaN/inf.
+    """Stop training quietly (weights and optimizer state restored to the last finite epoch) on a NaN/inf loss.
 
     Without it, `fit` raises `TrainingDiverged`.
     """

@@ -1,20 +1,32 @@
 """Losses: `forward(output, y) -> float` and `backward() -> d output`, both mean over the batch.
 
-Classification losses take integer labels of shape (n,) or one-hot rows of shape (n, k);
-`prepare_targets` validates them once per `fit`, so the per-batch path does no checks.
+Classification losses take integer labels of shape (n,) (or an (n, 1) column) or rows of
+shape (n, k); `prepare_targets` validates them once per `fit`, so the per-batch path only
+checks shapes (see `framework.targets`). `threshold` says how accuracy reads the output:
+None is the argmax of each row, a number an element-wise `output > threshold` (binary).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .activations import softmax
+from .activations import sigmoid, softmax
+from .targets import (
+    check_finite,
+    check_unit_interval,
+    class_targets,
+    column_targets,
+    columns_for_forward,
+    labels_for_forward,
+    one_hot,
+)
 
 
 class Loss:
-    """Base class. `is_classifier` losses get an accuracy metric and integer-label checks."""
+    """Base class. `is_classifier` losses get an accuracy metric and label checks."""
 
     is_classifier = True
+    threshold: float | None = None
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
@@ -28,7 +40,7 @@ class Loss:
 
     def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
         """Validate targets for a network with `n_out` outputs; return them ready for `forward`."""
-        return _class_targets(self, y, n_out, dtype)
+        return class_targets(self.name, y, n_out, dtype)
 
     @property
     def name(self) -> str:
@@ -41,48 +53,14 @@ class Loss:
         return f"{self.name}()"
 
 
-def _class_targets(loss: Loss, y, n_out: int, dtype) -> np.ndarray:
-    """Integer labels in [0, n_out) as int64, or one-hot rows of width n_out as `dtype`."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "iubf":
-        raise TypeError(f"{loss.name}: labels must be numeric, got dtype {y.dtype}")
-    if y.ndim == 2 and y.shape[1] == n_out and n_out > 1:
-        if not np.isfinite(y).all():
-            raise ValueError(f"{loss.name}: one-hot labels contain NaN or inf")
-        return y.astype(dtype, copy=False)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(
-            f"{loss.name}: expected labels of shape (n,) or one-hot (n, {n_out}), got shape {y.shape}"
-        )
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(f"{loss.name}: class labels must be whole numbers, got non-integer values")
-    classes = max(n_out, 2)  # a single sigmoid output still has two classes
-    if y.size and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(
-            f"{loss.name}: labels must be in [0, {classes - 1}] for a network with {n_out} outputs, "
-            f"got values in [{y.min():g}, {y.max():g}]"
-        )
-    return y.astype(np.int64, copy=False)
-
-
-def _one_hot_like(output: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """`y` as one-hot rows matching `output` (integer labels are expanded)."""
-    if y.ndim == 2:
-        return y
-    t = np.zeros_like(output)
-    t[np.arange(len(y)), y] = 1
-    return t
-
-
 class SoftmaxCrossEntropy(Loss):
-    """Softmax followed by cross-entropy, fused on logits: stable and with gradient (p - y) / n.
+    """Softmax followed by cross-entropy, fused on logits: stable, with torch's CrossEntropyLoss numbers.
 
-    It runs once per batch on small arrays, where numpy's per-call overhead outweighs the
-    arithmetic; hence ufunc methods instead of np.max / np.sum, row sums as a product with a
-    ones column, and label entries addressed by flat indices (cached row offsets + label).
+    The gradient is (p - y) / n for labels and one-hot rows, (p * sum(y) - y) / n for rows
+    that do not sum to 1. It runs once per batch on small arrays, where numpy's per-call
+    overhead outweighs the arithmetic; hence ufunc methods instead of np.max / np.sum, row
+    sums as a product with a ones column, and label entries addressed by flat indices
+    (cached row offsets + label).
     """
 
     def __init__(self) -> None:
@@ -91,6 +69,8 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         n, k = output.shape
+        if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != n:
+            y = labels_for_forward(self.name, output, y)
         # C order, whatever the layout of output: backward indexes the flattened gradient in place
         shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
         exp = np.exp(shifted)
@@ -109,94 +89,127 @@ class SoftmaxCrossEntropy(Loss):
         else:
             loss = float(np.sum(y * (log_sum - shifted))) / n
         exp /= sums
-        self._p, self._y = exp, y
+        self._p, self._y, self._grad = exp, y, None
         return loss
 
     def backward(self) -> np.ndarray:
-        # Turns the cached probabilities into the gradient in place: no allocation per batch.
+        if self._grad is not None:  # a repeated call: the gradient is done, and the caller owns it
+            return self._grad.copy()
+        # Turns this forward's own probabilities into the gradient in place: no allocation per batch.
         grad, y = self._p, self._y
         if y.ndim == 1:
             grad.reshape(-1)[self._labels] -= 1  # a view: grad is C-ordered (see forward)
         else:
+            grad *= y.sum(axis=1, keepdims=True)  # exactly 1 for one-hot rows, so p * 1 stays p
             grad -= y
         grad /= len(grad)
+        self._grad = grad
         return grad
 
     def output_transform(self, output: np.ndarray) -> np.ndarray:
         return softmax(output)
 
 
-class CategoricalCrossEntropy(Loss):
-    """Cross-entropy on probabilities (after a Softmax layer), clipped to [eps, 1] against log(0)."""
+class _Clipped(Loss):
+    """A loss on probabilities clipped to [eps, 1 - eps] against log(0), as Keras clips them.
+
+    The gradient is the clipped forward's: 0 where the output was clipped, passed through on
+    the boundary itself, as torch's `clamp` does. A perfect prediction so has gradient 0.
+    """
 
     def __init__(self, eps: float = 1e-7) -> None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 0.5:
+            raise ValueError(f"{self.name}: eps must be a number in [0, 0.5), got {eps!r}")
         self.eps = float(eps)
 
-    def forward(self, output: np.ndarray, y: np.ndarray) -> float:
-        t = _one_hot_like(output, y)
-        p = np.clip(output, self.eps, 1.0)
-        self._p, self._t = p, t
-        return float(-np.sum(t * np.log(p))) / len(output)
-
-    def backward(self) -> np.ndarray:
-        return -self._t / self._p / len(self._p)
+    def _clip(self, output: np.ndarray) -> np.ndarray:
+        """`output` clipped; remembers where it was inside the bounds, for backward."""
+        dtype = output.dtype if output.dtype.kind == "f" else np.dtype(np.float64)
+        low, high = dtype.type(self.eps), dtype.type(1 - self.eps)  # the bounds np.clip uses for this dtype
+        self._inside = (output >= low) & (output <= high)
+        return np.clip(output, low, high)
 
     def get_config(self) -> dict:
         return {"eps": self.eps}
 
 
-class BinaryCrossEntropy(Loss):
-    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped against log(0).
-
-    Targets are 0/1 of shape (n,) or (n, 1) for one output, or multi-label (n, k).
-    """
-
-    def __init__(self, eps: float = 1e-7) -> None:
-        self.eps = float(eps)
-
-    def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "iubf":
-            raise TypeError(f"{self.name}: targets must be numeric, got dtype {y.dtype}")
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{self.name}: expected targets of shape (n, {n_out}), got shape {y.shape}")
-        if not np.all((y >= 0) & (y <= 1)):
-            raise ValueError(f"{self.name}: targets must be in [0, 1], got values outside it")
-        return y.astype(dtype, copy=False)
+class CategoricalCrossEntropy(_Clipped):
+    """Cross-entropy on probabilities (after a Softmax layer), clipped to [eps, 1 - eps]."""
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
-        p = np.clip(output, self.eps, 1 - self.eps)
+        y = labels_for_forward(self.name, output, y)
+        t = one_hot(y, output.shape[1], output.dtype) if y.ndim == 1 else y
+        p = self._clip(output)
+        self._p, self._t = p, t
+        return float(-np.sum(t * np.log(p))) / len(output)
+
+    def backward(self) -> np.ndarray:
+        return np.where(self._inside, -self._t / self._p, 0) / len(self._p)
+
+
+class _BinaryTargets(Loss):
+    """Targets in [0, 1]: (n,) or (n, 1) for one output, multi-label rows (n, k).
+
+    Accuracy is element-wise (Keras' binary accuracy): `output > threshold` against the target.
+    """
+
+    threshold = 0.5
+
+    def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
+        return column_targets(self.name, y, n_out, dtype, check_unit_interval)
+
+
+class BinaryCrossEntropy(_BinaryTargets, _Clipped):
+    """Binary cross-entropy on probabilities (after a Sigmoid layer), clipped to [eps, 1 - eps]."""
+
+    def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
+        p = self._clip(output)
         self._p, self._y = p, y
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     def backward(self) -> np.ndarray:
         p, y = self._p, self._y
-        return (p - y) / (p * (1 - p)) / p.size
+        return np.where(self._inside, (p - y) / (p * (1 - p)), 0) / p.size
 
-    def get_config(self) -> dict:
-        return {"eps": self.eps}
+
+class BCEWithLogits(_BinaryTargets):
+    """Sigmoid and binary cross-entropy fused on logits, as torch's BCEWithLogitsLoss.
+
+    Stable for any logit: the loss is max(z, 0) - z y + log(1 + exp(-|z|)), whose exp never
+    overflows, and the gradient (sigmoid(z) - y) / size. `predict` returns sigmoid(z).
+    """
+
+    threshold = 0.0  # logit 0 is probability 0.5
+
+    def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
+        self._z, self._y = output, y
+        return float(np.mean(np.maximum(output, 0) - output * y + np.log1p(np.exp(-np.abs(output)))))
+
+    def backward(self) -> np.ndarray:
+        return (sigmoid(self._z) - self._y) / self._z.size
+
+    def output_transform(self, output: np.ndarray) -> np.ndarray:
+        return sigmoid(output)
 
 
 class MeanSquaredError(Loss):
-    """Mean of squared errors over all elements, as torch's MSELoss."""
+    """Mean of squared errors over all elements, as torch's MSELoss.
+
+    Integer labels (n,) against several outputs are one-hot encoded, as for the classification losses.
+    """
 
     is_classifier = False
 
     def prepare_targets(self, y, n_out: int, dtype) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "iubf":
-            raise TypeError(f"{self.name}: targets must be numeric, got dtype {y.dtype}")
-        if y.ndim == 1:
-            y = y[:, None]
-        if y.ndim != 2 or y.shape[1] != n_out:
-            raise ValueError(f"{self.name}: expected targets of shape (n, {n_out}) or (n,), got shape {y.shape}")
-        if not np.isfinite(y).all():
-            raise ValueError(f"{self.name}: targets contain NaN or inf")
-        return y.astype(dtype, copy=False)
+        return column_targets(self.name, y, n_out, dtype, check_finite)
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        if y.shape != output.shape:
+            y = columns_for_forward(self.name, output, y)
         self._diff = output - y
         return float(np.mean(self._diff * self._diff))
 
@@ -208,6 +221,7 @@ LOSSES = {
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "categorical_cross_entropy": CategoricalCrossEntropy,
     "binary_cross_entropy": BinaryCrossEntropy,
+    "bce_with_logits": BCEWithLogits,
     "mse": MeanSquaredError,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in LOSSES.values()}

@@ -12,7 +12,7 @@ from .activations import get_activation
 from .callbacks import Callback, EpochLogger, History
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
-from .metrics import METRICS, correct_count, true_classes
+from .metrics import METRICS, accuracy_counter
 from .optimizers import SGD, Optimizer, get_optimizer
 
 DTYPES = ("float32", "float64")
@@ -21,7 +21,7 @@ ROW_CHUNK = 8192
 
 
 class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or inf; the weights were restored to the last finite epoch."""
+    """The training loss became NaN or inf; weights and optimizer state were restored to the last finite epoch."""
 
     def __init__(self, message: str, epoch: int, batch: int, loss: float) -> None:
         super().__init__(message)
@@ -182,8 +182,8 @@ class Model:
         """Train for `epochs` passes over (X, y) in mini-batches; returns the `History`.
 
         `seed` fixes shuffling and dropout masks (default: drawn from the model's seed).
-        A NaN/inf loss raises `TrainingDiverged` with the weights of the last finite epoch,
-        unless a callback (`TerminateOnNaN`) asks to stop quietly.
+        A NaN/inf loss raises `TrainingDiverged` with the weights and optimizer state of the last
+        finite epoch, unless a callback (`TerminateOnNaN`) asks to stop quietly.
         """
         self._require_compiled("fit")
         epochs = _check_positive_int("epochs", epochs, minimum=0)
@@ -196,29 +196,15 @@ class Model:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
 
-        fit_seeds = (np.random.SeedSequence(seed) if seed is not None else self._fit_seeds).spawn(2)
-        shuffle_rng = np.random.default_rng(fit_seeds[0])
-        dropout_rng = np.random.default_rng(fit_seeds[1])
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                layer.rng = dropout_rng
-
-        history = History()
-        callbacks = [history, *(callbacks or [])]
-        if verbose:
-            callbacks.append(EpochLogger(epochs, sys.stdout))
-        self.history, self.stop_training = history, False
-        for callback in callbacks:
-            callback.model = self
-            callback.on_train_begin()
-
-        labels = true_classes(y) if "accuracy" in self.metrics else None
+        shuffle_rng = self._seed_fit(seed)
+        history, callbacks = self._begin_training(callbacks, epochs, verbose)
+        accuracy = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else None
         for epoch in range(epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logs = self._train_epoch(X, y, labels, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
+                logs = self._train_epoch(X, y, accuracy, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
                                          callbacks)
             if logs is None:  # diverged and a callback asked to stop quietly
                 history.diverged_epoch = epoch
@@ -234,14 +220,37 @@ class Model:
             callback.on_train_end()
         return history
 
-    def _train_epoch(self, X, y, labels, batch_size, shuffle_rng, epoch, epochs, callbacks) -> dict | None:
+    def _seed_fit(self, seed: int | None) -> np.random.Generator:
+        """Give Dropout layers this fit's mask generator; return its shuffling generator."""
+        fit_seeds = (np.random.SeedSequence(seed) if seed is not None else self._fit_seeds).spawn(2)
+        dropout_rng = np.random.default_rng(fit_seeds[1])
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = dropout_rng
+        return np.random.default_rng(fit_seeds[0])
+
+    def _begin_training(self, callbacks, epochs: int, verbose: int) -> tuple[History, list[Callback]]:
+        """A new History first, then the user's callbacks (and the epoch logger), all told training begins."""
+        history = History()
+        callbacks = [history, *(callbacks or [])]
+        if verbose:
+            callbacks.append(EpochLogger(epochs, sys.stdout))
+        self.history, self.stop_training = history, False
+        for callback in callbacks:
+            callback.model = self
+            callback.on_train_begin()
+        return history, callbacks
+
+    def _train_epoch(self, X, y, accuracy, batch_size, shuffle_rng, epoch, epochs, callbacks) -> dict | None:
         """One pass over the data; returns the epoch's logs, or None when a callback stopped a divergence."""
         n = len(X)
         order = shuffle_rng.permutation(n) if shuffle_rng is not None else None
-        snapshot = self.get_weights()
+        # Undoing a divergence restores both, so that training can go on as if this epoch never ran.
+        snapshot = self.get_weights(), self.optimizer.snapshot()
         loss_fn, optimizer = self.loss, self.optimizer
-        # Integer labels (n,) are their own classes: count hits against yb instead of gathering twice.
-        labels_are_y = labels is not None and y.ndim == 1 and labels.dtype == y.dtype
+        count, labels = accuracy or (None, None)
+        # Integer labels (n,) and binary targets are what accuracy counts against: use yb instead of gathering twice.
+        labels_are_y = labels is not None and labels.shape == y.shape and labels.dtype == y.dtype
         # self.forward / self.backward, unrolled over bound methods looked up once per epoch rather than per batch
         forwards = [layer.forward for layer in self.layers]
         first = self._first_trainable
@@ -261,7 +270,7 @@ class Model:
             if not math.isfinite(loss):
                 return self._diverged(f"loss became {loss}", snapshot, callbacks, epoch, epochs, batch, loss)
             if labels is not None:
-                correct += correct_count(output, yb if labels_are_y else labels[rows])
+                correct += count(output, yb if labels_are_y else labels[rows])
             grad = loss_fn.backward()
             for backward, need_input_grad in backwards:
                 grad = backward(grad, need_input_grad)
@@ -273,12 +282,14 @@ class Model:
             return self._diverged("weights became non-finite", snapshot, callbacks, epoch, epochs, batch, loss)
         logs = {"loss": total_loss / n}
         if labels is not None:
-            logs["accuracy"] = correct / n
+            logs["accuracy"] = correct / labels.size
         return logs
 
     def _diverged(self, what: str, snapshot, callbacks, epoch: int, epochs: int, batch: int, loss: float) -> None:
-        """Restore the epoch's starting weights; return None if a callback stops quietly, else raise."""
-        self.set_weights(snapshot)
+        """Restore the epoch's starting weights and optimizer state; None if a callback stops quietly, else raise."""
+        weights, optimizer_state = snapshot
+        self.set_weights(weights)
+        self.optimizer.restore(optimizer_state)
         if any(callback.on_nonfinite_loss(epoch, batch) for callback in callbacks):
             return None
         where = f"end of epoch {epoch}" if epoch else "initial weights"
@@ -292,17 +303,17 @@ class Model:
         if not _checked:
             batch_size = _check_positive_int("batch_size", batch_size)
             X, y = self._check_Xy(X, y)
-        labels = true_classes(y) if "accuracy" in self.metrics else None
+        count, labels = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else (None, None)
         total_loss, correct = 0.0, 0
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size)
             output = self.forward(X[rows])
             total_loss += self.loss.forward(output, y[rows]) * len(output)
             if labels is not None:
-                correct += correct_count(output, labels[rows])
+                correct += count(output, labels[rows])
         result = {"loss": total_loss / len(X)}
         if labels is not None:
-            result["accuracy"] = correct / len(X)
+            result["accuracy"] = correct / labels.size
         return result
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:

@@ -106,6 +106,14 @@ class Optimizer:
                 mine[...] = saved
         self.iterations = int(iterations)
 
+    def snapshot(self) -> tuple[dict[str, list[np.ndarray]], int]:
+        """Copies of the state and the step count, for `restore` (fit keeps one to undo a diverged epoch)."""
+        return {name: [a.copy() for a in arrays] for name, arrays in self.state().items()}, self.iterations
+
+    def restore(self, snapshot: tuple[dict[str, list[np.ndarray]], int]) -> None:
+        """Go back to the state and step count of a `snapshot()`."""
+        self.load_state(*snapshot)
+
     def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         # torch adds weight_decay * p to the gradient (L2), not decoupled decay.
         return g + self.weight_decay * p if self.weight_decay else g

@@ -1,8 +1,10 @@
 """Save and load models as one .npz file: arrays plus a JSON config entry. Never pickle.
 
 Layout: `__config__` holds JSON (format, dtype, layers, loss, optimizer with its step count,
-metrics, and the open `metadata` dict); `param/<i>` the weights in layer order;
-`optimizer/<state>/<i>` the optimizer's per-parameter state, so training can resume.
+metrics, the model's fit-seed stream `fit_seeds`, and the open `metadata` dict); `param/<i>`
+the weights in layer order; `optimizer/<state>/<i>` the optimizer's per-parameter state, so
+training can resume exactly. Files written before `fit_seeds` existed load with the stream
+their seed gives.
 """
 
 from __future__ import annotations
@@ -28,6 +30,28 @@ def _spec(obj) -> dict:
     return {"class": type(obj).__name__, "config": obj.get_config()}
 
 
+def _seeds_to_json(seeds: np.random.SeedSequence) -> dict:
+    """A SeedSequence as plain JSON: what `SeedSequence(...)` needs to continue where it is."""
+    return {"entropy": seeds.entropy, "spawn_key": list(seeds.spawn_key), "pool_size": seeds.pool_size,
+            "n_children_spawned": seeds.n_children_spawned}
+
+
+def _seeds_from_json(spec, path) -> np.random.SeedSequence:
+    """The SeedSequence `_seeds_to_json` wrote; a damaged entry raises ValueError."""
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if (not isinstance(spec, dict) or not whole(spec.get("entropy")) or not isinstance(spec.get("spawn_key"), list)
+            or not all(whole(k) for k in spec["spawn_key"]) or not whole(spec.get("pool_size"))
+            or not whole(spec.get("n_children_spawned"))):
+        raise ValueError(f"load_model: {path} has a damaged config: fit_seeds {spec!r}")
+    try:
+        return np.random.SeedSequence(spec["entropy"], spawn_key=tuple(spec["spawn_key"]),
+                                      pool_size=spec["pool_size"], n_children_spawned=spec["n_children_spawned"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"load_model: {path} has a damaged config: fit_seeds ({exc})") from None
+
+
 def save_model(model: Model, path: str | os.PathLike) -> None:
     """Write `model` to `path` atomically (a temporary file renamed into place)."""
     config = {
@@ -39,6 +63,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
         "loss": _spec(model.loss) if model.loss is not None else None,
         "optimizer": None,
         "metrics": model.metrics,
+        "fit_seeds": _seeds_to_json(model._fit_seeds),  # fit() without a seed draws from it: keep its place
         "metadata": model.metadata,
     }
     arrays = {f"param/{i}": p for i, p in enumerate(model.parameters())}
@@ -66,6 +91,23 @@ def _build(registry: dict, spec, what: str, path):
         return registry[spec["class"]](**spec["config"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"load_model: {path} has an invalid {what} configuration: {exc}") from None
+
+
+def _compile(model: Model, config: dict, arrays: dict, path) -> None:
+    """Compile `model` with the saved loss and optimizer, and put the optimizer's saved state back."""
+    opt_spec = config.get("optimizer")
+    optimizer = None if opt_spec is None else _build(_OPTIMIZERS, opt_spec, "optimizer", path)
+    model.compile(_build(_LOSSES, config["loss"], "loss", path), optimizer, config.get("metrics"))
+    if optimizer is None:
+        return
+    params = model.parameters()
+    state = {name: [arrays.get(f"optimizer/{name}/{i}") for i in range(len(params))] for name in optimizer.state()}
+    if any(a is None or a.shape != p.shape for arrs in state.values() for a, p in zip(arrs, params)):
+        raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete or misshapen")
+    iterations = opt_spec.get("iterations", 0)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"load_model: {path} has a damaged config: optimizer iterations {iterations!r}")
+    optimizer.load_state(state, iterations)
 
 
 def load_model(path: str | os.PathLike) -> Model:
@@ -101,19 +143,10 @@ def load_model(path: str | os.PathLike) -> Model:
     if any(w is None or w.shape != p.shape for w, p in zip(weights, params)):
         raise ValueError(f"load_model: {path} is damaged: its weight arrays do not match its layers")
     model.set_weights(weights)
+    if "fit_seeds" in config:
+        model._fit_seeds = _seeds_from_json(config["fit_seeds"], path)
     if config.get("loss") is not None:
-        opt_spec = config.get("optimizer")
-        optimizer = None if opt_spec is None else _build(_OPTIMIZERS, opt_spec, "optimizer", path)
-        model.compile(_build(_LOSSES, config["loss"], "loss", path), optimizer, config.get("metrics"))
-        if optimizer is not None:
-            state = {name: [arrays.get(f"optimizer/{name}/{i}") for i in range(len(params))]
-                     for name in optimizer.state()}
-            if any(a is None or a.shape != p.shape for arrs in state.values() for a, p in zip(arrs, params)):
-                raise ValueError(f"load_model: {path} is damaged: optimizer state is incomplete or misshapen")
-            iterations = opt_spec.get("iterations", 0)
-            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-                raise ValueError(f"load_model: {path} has a damaged config: optimizer iterations {iterations!r}")
-            optimizer.load_state(state, iterations)
+        _compile(model, config, arrays, path)
     metadata = config.get("metadata", {})
     model.metadata = metadata if isinstance(metadata, dict) else {}
     return model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,47 @@ def test_min_delta_and_mode(blobs, small_classifier):
         stopper = EarlyStopping("my_acc", patience=1, mode=mode)
         history = small_classifier().fit(X, y, epochs=6, callbacks=[injector("my_acc", climbing), stopper])
         assert stopper.best_epoch == best_epoch and len(history.epoch) == epochs_run
+
+
+NAN = float("nan")
+
+
+# Keras 3 (keras/src/callbacks/early_stopping.py): best starts as None, so the first value is always an
+# improvement, even a NaN, which no later value beats (x < nan is False); wait counts epochs since the
+# best, and stopping needs wait >= patience and epoch > 0. Expected: (stopped epoch, best epoch, best).
+KERAS_CASES = {
+    "nan first, patience 0": ([NAN, 1.0, 0.5, 0.2, 0.1, 0.0], 0, (1, 0, NAN)),
+    "nan first, patience 2": ([NAN, 1.0, 0.5, 0.2, 0.1, 0.0], 2, (2, 0, NAN)),
+    "nan later, patience 0": ([1.0, NAN, 0.5, 0.2, 0.1, 0.0], 0, (1, 0, 1.0)),
+    "nan later, patience 2": ([1.0, NAN, 0.5, NAN, NAN, 0.0], 2, (4, 2, 0.5)),
+}
+
+
+@pytest.mark.parametrize("case", list(KERAS_CASES))
+def test_early_stopping_with_nan_values_behaves_as_keras_3(blobs, small_classifier, record_weights,
+                                                          weights_identical, case):
+    X, y = blobs
+    scores, patience, (stopped, best_epoch, best) = KERAS_CASES[case]
+    model = small_classifier(lr=0.05)
+    per_epoch: list = []
+    stopper = EarlyStopping("score", patience=patience, restore_best_weights=True)
+    history = model.fit(X, y, epochs=len(scores), batch_size=16, seed=0,
+                        callbacks=[injector("score", scores), stopper, record_weights(model, per_epoch)])
+
+    assert stopper.stopped_epoch == history.stopped_epoch == stopped
+    assert stopper.best_epoch == best_epoch
+    assert stopper.best == best or (np.isnan(best) and np.isnan(stopper.best))
+    assert len(history.epoch) == stopped + 1
+    assert weights_identical(model.get_weights(), per_epoch[best_epoch])  # restore_best_weights still works
+
+
+def test_early_stopping_never_stops_at_the_first_epoch(blobs, small_classifier):
+    """Even with patience 0 and a first value that could not improve on anything (+inf)."""
+    X, y = blobs
+    for first in (math.inf, NAN):
+        stopper = EarlyStopping("score", patience=0)
+        history = small_classifier().fit(X, y, epochs=2, callbacks=[injector("score", [first, first]), stopper])
+        assert stopper.best_epoch == 0 and history.stopped_epoch == 1
 
 
 def test_early_stopping_on_real_validation_loss(record_weights, weights_identical):

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from framework import Dense, Dropout, LeakyReLU, Model, ReLU, Sigmoid, Softmax, Tanh
-from framework.activations import softmax
-from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.activations import sigmoid, softmax
+from framework.losses import (
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 from framework.optimizers import SGD
 
 BATCHES = (1, 3, 7)
@@ -135,6 +141,12 @@ def loss_case(name: str, batch: int, k: int, rng: np.random.Generator):
     if name == "mse_matrix":
         out, y = rng.normal(size=(batch, k)), rng.normal(size=(batch, k))
         return MeanSquaredError(), out, y, k, np.mean((out - y) ** 2)
+    if name == "mse_labels":  # integer labels against k outputs: one-hot targets
+        out = rng.normal(size=(batch, k))
+        return MeanSquaredError(), out, labels, k, np.mean((out - one_hot(labels, k)) ** 2)
+    if name == "softmax_ce_soft":  # probability rows that do not sum to 1 (torch: gradient p * sum(y) - y)
+        y = rng.uniform(0, 1, size=(batch, k))
+        return SoftmaxCrossEntropy(), logits, y, k, -np.sum(y * np.log(softmax(logits))) / batch
     if name.startswith("softmax_ce"):
         y = labels if name.endswith("int") else one_hot(labels, k)
         ref = -np.mean(np.log(softmax(logits)[np.arange(batch), labels]))
@@ -156,11 +168,17 @@ def loss_case(name: str, batch: int, k: int, rng: np.random.Generator):
         p = rng.uniform(0.05, 0.95, size=(batch, k))
         y = rng.uniform(0, 1, size=(batch, k))
         return BinaryCrossEntropy(), p, y, k, -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    if name.startswith("bce_logits"):
+        z = rng.normal(scale=3.0, size=(batch, 1 if name.endswith("int") else k))
+        y = rng.integers(0, 2, size=batch) if name.endswith("int") else rng.uniform(0, 1, size=z.shape)
+        t, s = y.reshape(z.shape), sigmoid(z)
+        return BCEWithLogits(), z, y, z.shape[1], -np.mean(t * np.log(s) + (1 - t) * np.log(1 - s))
     raise AssertionError(name)
 
 
-LOSS_CASES = ["mse_vector", "mse_matrix", "softmax_ce_int", "softmax_ce_onehot", "categorical_ce_int",
-              "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft"]
+LOSS_CASES = ["mse_vector", "mse_matrix", "mse_labels", "softmax_ce_int", "softmax_ce_onehot", "softmax_ce_soft",
+              "categorical_ce_int", "categorical_ce_onehot", "binary_ce_int", "binary_ce_onehot", "binary_ce_soft",
+              "bce_logits_int", "bce_logits_multilabel"]
 
 
 @pytest.mark.parametrize("batch,k", [(1, 2), (3, 4), (7, 9)])
@@ -191,6 +209,21 @@ def test_integer_and_one_hot_labels_agree(loss_cls):
     value_hot, grad_hot = loss.forward(out.copy(), t_hot), loss.backward().copy()
     np.testing.assert_allclose(value_int, value_hot, rtol=1e-14)
     np.testing.assert_allclose(grad_int, grad_hot, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("loss_cls", [CategoricalCrossEntropy, BinaryCrossEntropy])
+def test_clipped_losses_have_the_gradient_of_their_clipped_forward(loss_cls, numerical_gradient,
+                                                                   assert_gradient_close):
+    """Outputs beyond [eps, 1 - eps] get gradient 0; eps is large so finite differences stay on one side."""
+    loss = loss_cls(eps=0.01)
+    rng = np.random.default_rng(8)
+    out = rng.uniform(0.05, 0.95, size=(6, 3))
+    out[[0, 1, 2, 3], [0, 1, 2, 0]] = [0.001, 0.995, 0.0, 1.0]  # below, above, and the extremes
+    t = loss.prepare_targets(one_hot(np.array([0, 1, 0, 2, 1, 2]), 3), 3, np.float64)
+    loss.forward(out, t)
+    analytic = loss.backward().copy()
+    assert_gradient_close(analytic, numerical_gradient(lambda: loss.forward(out, t), out))
+    assert np.all(analytic[[0, 1, 2, 3], [0, 1, 2, 0]] == 0)
 
 
 def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():

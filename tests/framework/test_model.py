@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from framework import (
+    Callback,
     Dense,
     Dropout,
     Model,
@@ -15,12 +16,13 @@ from framework import (
     Sigmoid,
     Softmax,
     Tanh,
+    TerminateOnNaN,
     TrainingDiverged,
     load_model,
     mlp,
 )
-from framework.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
-from framework.optimizers import SGD, Adam
+from framework.losses import BCEWithLogits, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.optimizers import SGD, Adam, RMSProp
 
 
 def sklearn_split_scaled(loader: str, stratify: bool):
@@ -105,11 +107,13 @@ def test_regression_on_diabetes_loss_decreases_substantially():
     np.testing.assert_allclose(model.evaluate(X_test, y_test)["loss"], test_mse, rtol=1e-5)
 
 
-def test_binary_classification_on_breast_cancer():
+@pytest.mark.parametrize("fused", [False, True], ids=["sigmoid_bce", "bce_with_logits"])
+def test_binary_classification_on_breast_cancer(fused):
     X_train, X_test, y_train, y_test = sklearn_split_scaled("load_breast_cancer", stratify=True)
 
-    model = Model([Dense(30, 16), ReLU(), Dense(16, 1), Sigmoid()], seed=0)
-    model.compile(BinaryCrossEntropy(), Adam(lr=0.01))
+    head = [] if fused else [Sigmoid()]
+    model = Model([Dense(30, 16), ReLU(), Dense(16, 1), *head], seed=0)
+    model.compile(BCEWithLogits() if fused else BinaryCrossEntropy(), Adam(lr=0.01))
     model.fit(X_train, y_train, epochs=30, batch_size=32, seed=0)
 
     proba = model.predict(X_test)
@@ -283,6 +287,58 @@ def test_divergence_in_the_last_step_of_an_epoch_is_caught(dtype, lr, all_finite
             model.fit(X, y, epochs=epochs, batch_size=16)
         assert all_finite(model)
         assert weights_identical(model.get_weights(), initial)
+
+
+class BlowUpAt(Callback):
+    """Raises the learning rate to a diverging value when epoch `epoch` begins."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.lr, self.model.optimizer.lr = self.model.optimizer.lr, 1e30
+
+
+RESUMABLE = {
+    "sgd_momentum": lambda: SGD(lr=0.05, momentum=0.9),
+    "adam": lambda: Adam(lr=0.01),
+    "rmsprop": lambda: RMSProp(lr=0.01, momentum=0.5),
+}
+
+
+@pytest.mark.parametrize("quietly", [False, True])
+@pytest.mark.parametrize("name", list(RESUMABLE))
+def test_training_resumes_after_a_divergence_as_if_the_epoch_never_ran(blobs, weights_identical, name, quietly):
+    """Weights and optimizer state (velocity, moments, step count) both go back to the last finite epoch."""
+    X, y = blobs
+    k = 2
+    runs = []
+    for diverge in (True, False):
+        model = dropout_model(seed=0)
+        model.compile(SoftmaxCrossEntropy(), RESUMABLE[name]())
+        if diverge:
+            blow_up = BlowUpAt(k)
+            callbacks = [blow_up, TerminateOnNaN()] if quietly else [blow_up]
+            if quietly:
+                history = model.fit(X, y, epochs=5, batch_size=16, seed=3, callbacks=callbacks)
+                assert history.diverged_epoch == k
+            else:
+                with pytest.raises(TrainingDiverged) as info:
+                    model.fit(X, y, epochs=5, batch_size=16, seed=3, callbacks=callbacks)
+                assert info.value.epoch == k
+                assert info.value.batch >= 1  # mid-epoch: the state had moved on before it was restored
+            model.optimizer.lr = blow_up.lr
+        else:
+            model.fit(X, y, epochs=k, batch_size=16, seed=3)
+        history = model.fit(X, y, epochs=2, batch_size=16)  # no seed: the model's own stream goes on too
+        runs.append((model, history))
+    (a, ha), (b, hb) = runs
+    assert a.optimizer.iterations == b.optimizer.iterations
+    for key in b.optimizer.state():
+        assert weights_identical(a.optimizer.state()[key], b.optimizer.state()[key])
+    assert weights_identical(a.get_weights(), b.get_weights())
+    assert ha.history == hb.history
 
 
 def test_train_on_batch_raises_on_a_non_finite_loss(small_classifier, all_finite):

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from framework import Dense, Dropout, LeakyReLU, Model, ReLU, Sigmoid, Softmax, Tanh, load_model
-from framework.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from framework.losses import (
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 from framework.optimizers import SGD, Adam, RMSProp
 
 OPTIMIZERS = {
@@ -75,6 +81,34 @@ def test_training_continues_identically_after_load(blobs, tmp_path, weights_iden
     assert weights_identical(loaded.get_weights(), model.get_weights())
 
 
+@pytest.mark.parametrize("seed", [0, None])
+def test_fit_without_a_seed_continues_the_models_random_stream_after_load(blobs, tmp_path, weights_identical, seed):
+    """Shuffles and dropout masks of a seedless fit come from the model's stream: the file keeps its place."""
+    X, y = blobs
+    model = trained(blobs, Adam(lr=0.01), seed=seed)
+    model.fit(X, y, epochs=1, batch_size=16)  # a seedless fit moves the stream on
+    model.save(tmp_path / "model.npz")
+    loaded = load_model(tmp_path / "model.npz")
+    runs = [m.fit(X, y, epochs=2, batch_size=16) for m in (model, loaded)]
+    assert runs[0].history == runs[1].history
+    assert weights_identical(loaded.get_weights(), model.get_weights())
+
+
+def test_an_old_file_without_the_random_stream_still_loads(blobs, tmp_path, weights_identical):
+    """Written before fit_seeds was saved: the stream starts from the model's seed, as it did then."""
+    X, y = blobs
+    model = trained(blobs, SGD(lr=0.05), seed=3)
+    model.save(tmp_path / "model.npz")
+    config = config_of(tmp_path / "model.npz")
+    del config["fit_seeds"]
+    old = load_model(rewrite(tmp_path / "model.npz", tmp_path, "old.npz", config=config))
+    fresh = trained(blobs, SGD(lr=0.05), seed=3)  # a model whose stream was never drawn from
+    fresh.set_weights(old.get_weights())
+    fresh.optimizer.load_state(old.optimizer.state(), old.optimizer.iterations)
+    runs = [m.fit(X, y, epochs=1, batch_size=16) for m in (old, fresh)]
+    assert runs[0].history == runs[1].history and weights_identical(old.get_weights(), fresh.get_weights())
+
+
 def test_a_fresh_optimizer_would_not_continue_identically(blobs, tmp_path, weights_identical):
     """The check above is meaningful: dropping the saved Adam state changes the continuation."""
     X, y = blobs
@@ -91,6 +125,7 @@ def test_a_fresh_optimizer_would_not_continue_identically(blobs, tmp_path, weigh
     ([Dense(4, 1), Sigmoid()], BinaryCrossEntropy(eps=1e-5), 1),
     ([Dense(4, 3), Softmax()], CategoricalCrossEntropy(eps=1e-6), 3),
     ([Dense(4, 2)], MeanSquaredError(), 2),
+    ([Dense(4, 1)], BCEWithLogits(), 1),
 ])
 def test_round_trip_keeps_each_loss_and_its_config(tmp_path, layers, loss, n_out):
     model = Model(layers, seed=4).compile(loss, "rmsprop")
@@ -253,6 +288,9 @@ def test_a_pickle_never_executes(tmp_path, container):
     (lambda c: {**c, "optimizer": {**c["optimizer"], "class": "Adagrad"}}, "invalid optimizer entry"),
     (lambda c: {**c, "optimizer": {**c["optimizer"], "iterations": None}}, "iterations"),
     (lambda c: {**c, "optimizer": {**c["optimizer"], "iterations": "many"}}, "iterations"),
+    (lambda c: {**c, "fit_seeds": {**c["fit_seeds"], "entropy": -1}}, "fit_seeds"),
+    (lambda c: {**c, "fit_seeds": {**c["fit_seeds"], "spawn_key": "3"}}, "fit_seeds"),
+    (lambda c: {**c, "fit_seeds": None}, "fit_seeds"),
 ])
 def test_damaged_config_is_refused(tmp_path, small_classifier, edit, message):
     good = good_file(tmp_path, small_classifier)
