@@ -31,6 +31,11 @@ class Loss:
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
 
+    def batch_loss(self, output: np.ndarray, y: np.ndarray) -> float:
+        """`forward` on targets `prepare_targets` returned, as `fit` and `evaluate` call it: a loss may skip
+        the per-batch checks a direct call needs (the label range of the fused softmax loss)."""
+        return self.forward(output, y)
+
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -68,9 +73,11 @@ class SoftmaxCrossEntropy(Loss):
         self._ones: np.ndarray | None = None  # (n_classes, 1)
 
     def forward(self, output: np.ndarray, y: np.ndarray) -> float:
+        # A label outside [0, k) would index another row's logits: a direct call checks every batch.
+        return self.batch_loss(output, labels_for_forward(self.name, output, np.asarray(y)))
+
+    def batch_loss(self, output: np.ndarray, y: np.ndarray) -> float:
         n, k = output.shape
-        if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != n:
-            y = labels_for_forward(self.name, output, y)
         # C order, whatever the layout of output: backward indexes the flattened gradient in place
         shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
         exp = np.exp(shifted)

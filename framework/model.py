@@ -168,7 +168,7 @@ class Model:
         self._require_compiled("train_on_batch")
         x, y = self._check_Xy(x, y)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss is caught below
-            loss = self.loss.forward(self.forward(x, training=True), y)
+            loss = self.loss.batch_loss(self.forward(x, training=True), y)
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"train_on_batch: loss is {loss}; weights left unchanged", 0, 0, loss)
             self.backward(self.loss.backward())
@@ -266,7 +266,7 @@ class Model:
             output = xb
             for forward in forwards:
                 output = forward(output, True)
-            loss = loss_fn.forward(output, yb)
+            loss = loss_fn.batch_loss(output, yb)
             if not math.isfinite(loss):
                 return self._diverged(f"loss became {loss}", snapshot, callbacks, epoch, epochs, batch, loss)
             if labels is not None:
@@ -308,7 +308,7 @@ class Model:
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size)
             output = self.forward(X[rows])
-            total_loss += self.loss.forward(output, y[rows]) * len(output)
+            total_loss += self.loss.batch_loss(output, y[rows]) * len(output)
             if labels is not None:
                 correct += count(output, labels[rows])
         result = {"loss": total_loss / len(X)}

@@ -88,11 +88,11 @@ def check_finite(name: str, y: np.ndarray) -> None:
 
 
 def labels_for_forward(name: str, output: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Targets of a label loss as its `forward` indexes them: integer labels (n,) or rows like `output`."""
+    """Targets of a label loss as its `forward` indexes them: labels (n,) in [0, k), or rows like `output`."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]  # a column of labels, as prepare_targets reads it
     if y.ndim == 1 and len(y) == len(output):
-        return y if y.dtype.kind in "iu" else y.astype(np.intp)
+        return class_labels(name, y, output.shape[1])
     if y.shape != output.shape:
         raise ValueError(f"{name}: expected labels of shape ({len(output)},) or {output.shape}, got shape {y.shape}")
     return y

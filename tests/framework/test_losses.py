@@ -104,6 +104,16 @@ def test_a_single_softmax_output_accepts_only_label_zero():
     assert result == {"loss": 0.0, "accuracy": 1.0}
 
 
+@pytest.mark.parametrize("loss_cls", [SoftmaxCrossEntropy, CategoricalCrossEntropy])
+@pytest.mark.parametrize("labels", [[0, 1, 3], [0, -1, 2], [[0], [3], [1]]])
+def test_a_direct_forward_refuses_a_label_outside_the_outputs(loss_cls, labels):
+    # Unchecked, label 3 of 3 outputs (or -1) would read another row's logits: a silent wrong loss.
+    output = np.random.default_rng(0).random((3, 3))
+    with pytest.raises(ValueError, match=rf"{loss_cls.__name__}: labels must be in \[0, 2\] for a network with "
+                                         r"3 outputs"):
+        loss_cls().forward(output, np.array(labels))
+
+
 @pytest.mark.parametrize("loss,n_out,good,bad", [
     (CategoricalCrossEntropy(), 3, [0, 1, 2], [0, 3]),
     (BinaryCrossEntropy(), 1, [0, 1], [0, 2]),
