@@ -34,6 +34,25 @@ def cli(*args, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
                           timeout=timeout, **kwargs)
 
 
+def main(*args) -> subprocess.CompletedProcess:
+    """The CLI's `main(ARGS)` in this process (no interpreter start-up), its exit code and output captured.
+
+    What a subprocess adds (interpreter exit, signals, a closed pipe) is tested with `cli`.
+    """
+    import contextlib
+    import io
+
+    from tuning import cli as command_line
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = command_line.main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors and --help
+            code = exc.code
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def sets(overrides: list[str]) -> list[str]:
     """`--set` flags for config overrides."""
     return [arg for override in overrides for arg in ("--set", override)]

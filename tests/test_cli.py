@@ -17,6 +17,7 @@ from tests.helpers import (
     cli,
     file_bytes,
     kill_after_rows,
+    main,
     run_quick,
     sets,
 )
@@ -33,8 +34,8 @@ def test_help_imports_nothing_heavy():
 
 
 def test_version_and_subcommand_help():
-    assert cli("--version").stdout.startswith("main.py ")
-    run_help = cli("run", "--help").stdout
+    assert main("--version").stdout.startswith("main.py ")
+    run_help = main("run", "--help").stdout
     assert "--set" in run_help and "example" in run_help
 
 
@@ -50,7 +51,7 @@ def test_run_writes_the_folder_and_prints_a_leaderboard(tmp_path):
 def finished_folder(tmp_path_factory):
     """A finished quick experiment, made once; tests copy it before touching it."""
     folder = tmp_path_factory.mktemp("cli") / "exp"
-    assert cli("run", "--out", str(folder), *sets(QUICK)).returncode == 0
+    assert main("run", "--out", folder, *sets(QUICK)).returncode == 0
     return folder
 
 
@@ -70,7 +71,7 @@ def test_bad_input_exits_2_with_one_line_and_leaves_the_folder_alone(finished_fo
     folder = tmp_path / "exp"
     shutil.copytree(finished_folder, folder)
     before = file_bytes(folder)
-    result = cli("run", "--out", str(folder), *sets(QUICK), *args)
+    result = main("run", "--out", folder, *sets(QUICK), *args)
     assert_one_line_error(result, message)
     assert file_bytes(folder) == before
 
@@ -78,9 +79,9 @@ def test_bad_input_exits_2_with_one_line_and_leaves_the_folder_alone(finished_fo
 def test_changed_config_is_refused_without_force(finished_folder, tmp_path):
     folder = tmp_path / "exp"
     shutil.copytree(finished_folder, folder)
-    result = cli("run", "--out", str(folder), *sets(QUICK), "--set", "train.epochs=3")
+    result = main("run", "--out", folder, *sets(QUICK), "--set", "train.epochs=3")
     assert result.returncode == 2 and "train.epochs: 8 -> 3" in result.stderr and "--force" in result.stderr
-    assert cli("run", "--out", str(folder), *sets(QUICK), "--set", "train.epochs=3", "--force").returncode == 0
+    assert main("run", "--out", folder, *sets(QUICK), "--set", "train.epochs=3", "--force").returncode == 0
 
 
 @pytest.mark.slow
@@ -94,7 +95,7 @@ def test_sigkill_mid_experiment_then_resume_loses_and_repeats_nothing(tmp_path):
     complete = runs_path.read_text().splitlines()[1:]
     assert len(complete) == 5 and not (folder / "best.json").exists()
 
-    resumed = cli("run", "--out", folder, *args)
+    resumed = main("run", "--out", folder, *args)
     assert resumed.returncode == 0, resumed.stderr
     assert "7 trials run, 5 resumed" in resumed.stdout
     runs = pd.read_csv(runs_path)

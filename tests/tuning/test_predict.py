@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from framework import load_model
-from tests.helpers import cli, digit_images_28, make_mnist_folder, run_quick
+from tests.helpers import digit_images_28, main, make_mnist_folder, run_quick
 from tuning.predict import image_to_grid, read_rows, shade
 from tuning.preprocess import Affine
 
@@ -18,7 +18,7 @@ ONE_CONFIG = ["search.repeats=1", "search.n_jobs=1", "search.space={lr = [0.1]}"
 
 
 def predict_cli(*args):
-    return cli("predict", *args)
+    return main("predict", *args)
 
 
 @pytest.fixture(scope="module")

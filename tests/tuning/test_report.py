@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import QUICK, cli, run_quick
+from tests.helpers import QUICK, main, run_quick
 
 
 def report_cli(*args):
-    return cli("report", *args)
+    return main("report", *args)
 
 
 @pytest.fixture(scope="module")
