@@ -7,13 +7,15 @@ Heavy modules (numpy, pandas, joblib, matplotlib) are imported inside the comman
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import UserError
+from .errors import RunFailed, TuningWarning, UserError
 
 COMMANDS = ("run", "report", "predict")
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -105,12 +107,22 @@ def _add_predict(sub) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     from .config import load_experiment
+    from .prepare import experiment_folder
 
     overrides = list(args.overrides)
     if args.n_jobs is not None:
         overrides.append(f"search.n_jobs={args.n_jobs}")
     experiment = load_experiment(args.config, overrides)
+    folder = experiment_folder(experiment, args.out)
+    try:
+        return _run(args, experiment)
+    except KeyboardInterrupt:  # while loading data, searching, refitting or drawing
+        print(f"interrupted: finished trials are stored in {folder}; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
+
+def _run(args: argparse.Namespace, experiment) -> int:
     from .prepare import prepare
     from .report import format_leaderboard
     from .runner import run_experiment
@@ -130,23 +142,16 @@ def command_run(args: argparse.Namespace) -> int:
 
     try:
         result = run_experiment(experiment, prepared=prep, on_trial=on_trial)
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        print(f"interrupted: finished trials are stored in {prep.folder}; run the same command again to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
     finally:
         if bar is not None:
             bar.close()
-    best = result.best
     if not args.quiet:
         print(format_leaderboard(result.leaderboard, prep.params, objective))
         print()
     unit = f"trial-rungs ({result.n_trials} trials, {result.rungs} rungs)" if result.rungs else "trials"
     print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
           + f" in {result.wall_seconds:.1f} s on {max(result.n_workers, 1)} worker(s)")
-    print(_best_lines(best, key))
+    print(_best_lines(result.best, key))
     print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
     return 0
 
@@ -223,14 +228,44 @@ def _progress_bar(total: int, quiet: bool):
     return tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each on stderr: 'warning: ...' (the library's own need no category)."""
+    label = "" if issubclass(category, TuningWarning) else f"{category.__name__}: "
+    print(f"warning: {label}{_one_line(message)}", file=sys.stderr)
+
+
+def _os_error(exc: OSError) -> str:
+    """A failed read or write (read-only folder, full disk, ...) as 'path: reason'."""
+    path = exc.filename2 if exc.filename2 is not None else exc.filename
+    return f"{path}: {exc.strerror or exc}" if path is not None else f"{type(exc).__name__}: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Entry point: returns the exit code (0 ok, 1 nothing could be selected, 2 bad input, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "run")  # `python main.py [options]` is `run`
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.handler(args)
+        except UserError as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except RunFailed as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        except BrokenPipeError:  # `... | head` closed our stdout: stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            return EXIT_FAILED
+        except OSError as exc:
+            print(f"error: {_one_line(_os_error(exc))}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED

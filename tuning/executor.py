@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .store import SCRATCH_PREFIX
 from .trial import TrialRecord, TrialSpec, run_trial
 from .trial_data import TrialData
 
@@ -53,7 +54,7 @@ class Executor:
         cached = self._shared.get(id(data))
         if cached is None:
             if self._scratch is None:
-                self._scratch = Path(tempfile.mkdtemp(prefix="tuning-data-", dir=self._scratch_parent))
+                self._scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self._scratch_parent))
             # Holding `data` keeps its id from being reused by another object.
             cached = self._shared[id(data)] = (data, data.share(self._scratch / str(len(self._shared))))
         return cached[1]

@@ -1,18 +1,20 @@
 """Before a run writes anything: check the experiment folder is this experiment's, load and split the data,
-scale it, and list every trial.
+scale it, and list every trial; then, holding the folder's lock, claim the folder for the run.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Experiment, load_experiment
-from .datasets import Splits, fingerprint, load_dataset, split
-from .errors import UserError
+from .datasets import Dataset, Splits, fingerprint, load_dataset, split
+from .errors import UserError, shown
 from .objective import Objective
 from .space import trial_specs
-from .store import CONFIG_FILE
+from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, move_aside, write_text
 from .trial import TrialSpec
 from .trial_data import TrialData
 
@@ -28,7 +30,8 @@ class Prepared:
     specs: list[TrialSpec]
     params: list[str]  # the searched keys, sorted
     objective: Objective
-    replace: bool  # force=True over a different stored config: move the old outputs aside first
+    data_record: dict  # data.json: the data's source and fingerprint
+    force: bool  # replace a different experiment found in the folder (its files are moved aside)
 
 
 def experiment_folder(experiment: Experiment, out: str | Path | None) -> Path:
@@ -36,19 +39,54 @@ def experiment_folder(experiment: Experiment, out: str | Path | None) -> Path:
     return Path(out) if out else Path("results") / experiment.name
 
 
-def check_folder(folder: Path, experiment: Experiment, force: bool) -> bool:
-    """Whether `folder` holds a different experiment (to be replaced); refused without `force`."""
-    stored_config = folder / CONFIG_FILE
-    if not stored_config.exists():
-        return False
-    try:
-        changed = differences(load_experiment(stored_config).comparable(), experiment.comparable())
-    except UserError as exc:
-        changed = [f"unreadable {CONFIG_FILE}: {exc}"]
+def data_record(experiment: Experiment, dataset: Dataset) -> dict:
+    """What data.json says of the loaded data: its source, size and a fingerprint of every row."""
+    rows = len(dataset.y) + (len(dataset.test[1]) if dataset.test is not None else 0)
+    return {"dataset": experiment.data["dataset"], "rows": rows, "features": int(dataset.X.shape[1]),
+            "fingerprint": fingerprint(dataset.X, dataset.y, *(dataset.test or ()))}
+
+
+def check_folder(folder: Path, experiment: Experiment, record: dict | None, force: bool) -> bool:
+    """Whether `folder` holds a different experiment, or this one on other data than `record` (None: not
+    compared), to be replaced; refused without `force`. Also refuses a file, or another run's files."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a folder; choose another --out")
+    if not (folder / CONFIG_FILE).exists():
+        found = [name for name in OUTPUTS if (folder / name).exists()]
+        if found and not force:
+            raise UserError(f"{folder} holds {', '.join(found)} but no {CONFIG_FILE}: they are another run's files; "
+                            "choose another --out, or use --force to move them aside")
+        return bool(found)
+    changed = _config_changes(folder, experiment) or (_data_changes(folder, record) if record else [])
     if changed and not force:
-        raise UserError(f"{folder} holds an experiment with a different config ({'; '.join(changed[:3])}); "
-                        "use --force to replace it (old results are moved aside) or choose another --out")
+        raise UserError(f"{folder} holds {'; '.join(changed[:3])}; use --force to replace it (old results are "
+                        "moved aside) or choose another --out")
     return bool(changed)
+
+
+def _config_changes(folder: Path, experiment: Experiment) -> list[str]:
+    try:
+        stored = load_experiment(folder / CONFIG_FILE).comparable()
+    except UserError as exc:
+        return [f"an unreadable {CONFIG_FILE} ({exc})"]
+    changes = differences(stored, experiment.comparable())
+    return [f"an experiment with a different config ({'; '.join(changes[:3])})"] if changes else []
+
+
+def _data_changes(folder: Path, record: dict) -> list[str]:
+    """A resume must see the data the stored trials saw (folders from before data.json have none to compare)."""
+    path = folder / DATA_FILE
+    if not path.exists():
+        return []
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        before = stored["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"an unreadable {DATA_FILE} ({type(exc).__name__})"]
+    if before == record["fingerprint"]:
+        return []
+    return [f"results of other data: {shown(record['dataset'])} changed since the first run into this folder "
+            f"(fingerprint {shown(before)} then, {record['fingerprint']} now); restore it"]
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -59,18 +97,34 @@ def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict) and key != "space":
             changes += differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+            changes.append(f"{prefix}{key}: {shown(a)} -> {shown(b)}")
     return changes
 
 
 def prepare(experiment: Experiment, out: str | Path | None = None, force: bool = False) -> Prepared:
     """Check the folder and load the data, writing nothing; raises UserError on bad input."""
     folder = experiment_folder(experiment, out)
-    replace = check_folder(folder, experiment, force)
+    check_folder(folder, experiment, None, force)  # a refused config is said before the data is loaded
     d = experiment.data
     dataset = load_dataset(d["dataset"], d["target"], d["task"])
+    record = data_record(experiment, dataset)
+    check_folder(folder, experiment, record, force)
     splits = split(dataset, d["test_size"], d["val_size"], experiment.seed)
     data = TrialData.from_splits(splits, d["scale"])
     specs = trial_specs(experiment, fingerprint(data.X_train, data.y_train, data.X_val, data.y_val))
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), Objective.for_task(dataset.task),
-                    replace)
+                    record, force)
+
+
+def claim_folder(prep: Prepared) -> None:
+    """With the folder's lock held: check it again (another run may have written it since `prepare`),
+    move a replaced experiment aside, clear a killed run's scratch data, write config.toml and data.json."""
+    folder = prep.folder
+    if check_folder(folder, prep.experiment, prep.data_record, prep.force):
+        move_aside(folder)
+    for scratch in folder.glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not (folder / CONFIG_FILE).exists():
+        write_text(folder / CONFIG_FILE, prep.experiment.to_toml())
+    if not (folder / DATA_FILE).exists():
+        write_text(folder / DATA_FILE, json.dumps(prep.data_record, indent=2) + "\n")

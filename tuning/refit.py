@@ -17,10 +17,11 @@ import pandas as pd
 from framework import History, Model, TrainingDiverged
 
 from .datasets import fingerprint
+from .errors import RunFailed
 from .network import build_model, parameter_count
 from .preprocess import Affine, TargetScale
 from .seeds import FINAL_REFIT, derive_seed
-from .select import select_best
+from .select import select_best, selectable, why_nothing_is_selectable
 from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, write_text
 from .trial import TrialSpec, TrialStatus
 from .versions import package_versions
@@ -50,6 +51,8 @@ class FinalModel:
 
 def choose(prep, runs: pd.DataFrame, board: pd.DataFrame) -> Choice:
     """The configuration selection picks (`search.select`), and the epochs its refit trains."""
+    if selectable(board).empty:
+        raise RunFailed(why_nothing_is_selectable(runs))
     first_spec: dict[int, TrialSpec] = {}
     for spec in prep.specs:
         first_spec.setdefault(spec.config_id, spec)
@@ -82,7 +85,8 @@ def refit(prep, choice: Choice) -> FinalModel:
         history = model.fit(affine.apply(X), target_scale.apply(y) if target_scale else y,
                             epochs=choice.train["epochs"], batch_size=choice.train["batch_size"])
     except TrainingDiverged as exc:
-        raise RuntimeError(f"the final refit of the chosen configuration diverged: {exc}") from exc
+        raise RunFailed(f"the final refit of the chosen configuration ({choice.spec.params}) on train+val diverged "
+                        f"({exc}); every trial is stored: lower the lr or its range and run again") from None
     return FinalModel(model, affine, target_scale, history, len(X), (float(np.min(X)), float(np.max(X))),
                       time.perf_counter() - start)
 

@@ -14,6 +14,7 @@ import pandas as pd
 from .formatting import format_value
 from .objective import Objective
 from .results import FolderResults, read_results
+from .select import selectable, why_nothing_is_selectable
 from .store import REPORT_FILE, write_text
 from .trial import TrialStatus
 
@@ -84,6 +85,8 @@ def _facts(results: FolderResults) -> list[str]:
 
 def _choice(results: FolderResults) -> list[str]:
     best, column = results.best, results.objective.column
+    if not best and len(results.runs) and not results.missing and selectable(results.board).empty:
+        return ["## Chosen configuration", "", f"None: {why_nothing_is_selectable(results.runs)}.", ""]
     if not best:
         return ["## Chosen configuration", "", "None yet: the experiment has not finished.", ""]
     test = ", ".join(f"{k} **{v:.4f}**" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))

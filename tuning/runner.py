@@ -15,14 +15,15 @@ import pandas as pd
 
 from .config import Experiment
 from .datasets import Splits
+from .errors import RunFailed
 from .executor import open_executor
 from .halving import search_halving
-from .prepare import Prepared, prepare
+from .prepare import Prepared, claim_folder, prepare
 from .refit import finalize
 from .report import render
 from .search import OnTrial, search_all
 from .select import leaderboard
-from .store import CONFIG_FILE, RUNS_FILE, FolderLock, move_aside, write_text
+from .store import RUNS_FILE, FolderLock
 
 
 @dataclass
@@ -55,17 +56,20 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     folder = prep.folder
     search_settings = {**experiment.search, "n_jobs": experiment.search["n_jobs"] if n_jobs is None else n_jobs}
     search = search_halving if experiment.search["strategy"] == "halving" else search_all
-    # The executor opens before anything is written, so an unreachable scheduler leaves the folder as it was.
-    with open_executor(search_settings, len(prep.specs)) as executor, FolderLock(folder):
-        if prep.replace:
-            move_aside(folder)
-        if not (folder / CONFIG_FILE).exists():
-            write_text(folder / CONFIG_FILE, experiment.to_toml())
+    # The executor opens before anything is written, so an unreachable scheduler leaves the folder as it was;
+    # its scratch data goes inside the folder, where the next run clears it should this process be killed.
+    with open_executor(search_settings, len(prep.specs), folder) as executor, FolderLock(folder):
+        claim_folder(prep)
         tally = search(prep, executor, on_trial)
         workers = min(executor.workers, tally.run)
         runs = pd.read_csv(folder / RUNS_FILE)
         board = leaderboard(runs, prep.params, prep.objective)
-        best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
+        try:
+            best = finalize(prep, runs, board, {"search_seconds": time.perf_counter() - start, "workers": workers})
+        except RunFailed:
+            if render_report:  # report.md shows what every trial did
+                render(folder)
+            raise
         if render_report:
             render(folder)
     return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from .errors import UserError
+from .errors import ConfigError, shown
 
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh")
@@ -119,12 +119,16 @@ RULES: dict[str, tuple] = {
 INTEGER_TRAIN_KEYS = tuple(k for k, (test, _, _) in RULES.items() if k.startswith("train.") and test is _is_int)
 
 
-def _type_name(value) -> str:
-    return type(value).__name__ if not isinstance(value, str) else "string"
+_TOML_TYPES = {str: "string", bool: "boolean", int: "integer", float: "float", dict: "table", list: "array"}
+
+
+def type_name(value) -> str:
+    """A value's type in TOML's words (string, integer, table, array, ...)."""
+    return _TOML_TYPES.get(type(value), type(value).__name__)
 
 
 def check_value(key: str, value) -> None:
-    """Raise UserError unless `value` is valid for the dotted `key` (e.g. 'train.lr')."""
+    """Raise ConfigError unless `value` is valid for the dotted `key` (e.g. 'train.lr')."""
     is_type, in_range, expected = RULES[key]
     if not is_type(value) or not in_range(value):
-        raise UserError(f"config: {key} must be {expected}, got {value!r} ({_type_name(value)})")
+        raise ConfigError(f"config: {key} must be {expected}, got {shown(value)} ({type_name(value)})")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .errors import shown
 from .objective import Objective
 from .trial import TrialStatus
 
@@ -38,13 +39,28 @@ def leaderboard(runs: pd.DataFrame, params: list[str], objective: Objective) -> 
     return board
 
 
+def selectable(board: pd.DataFrame) -> pd.DataFrame:
+    """The configurations selection may choose: every repeat ok."""
+    return board[board["all_ok"] & board["mean"].notna()]
+
+
+def why_nothing_is_selectable(runs: pd.DataFrame) -> str:
+    """One line on why no configuration can be chosen: how many trials failed, and their commonest errors."""
+    bad = runs[runs["status"] != TrialStatus.OK]
+    what = (f"all {len(runs)} trials failed or diverged" if len(bad) == len(runs) else
+            f"every configuration has a failed or diverged repeat ({len(bad)} of {len(runs)} trials)")
+    errors = bad["error"].fillna("").astype(str).map(lambda e: e.splitlines()[0] if e else "no error recorded")
+    common = errors.value_counts().head(2)
+    return f"nothing could be selected: {what}; " + ", ".join(f"{n} x {shown(e, 90)}" for e, n in common.items())
+
+
 def select_best(board: pd.DataFrame, objective: Objective, rule: str = "mean",
                 complexity: Callable[[pd.Series], float] | None = None) -> pd.Series:
     """The chosen configuration: the top row (`mean`), or the simplest within one standard error (`one_se`).
 
     `complexity(row) -> number` ranks simplicity for one_se (fewer parameters is simpler).
     """
-    healthy = board[board["all_ok"] & board["mean"].notna()]
+    healthy = selectable(board)
     if healthy.empty:
         raise ValueError("every configuration failed or diverged: there is nothing to select")
     best = healthy.iloc[0]

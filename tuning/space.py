@@ -12,10 +12,13 @@ import json
 
 import numpy as np
 
-from .config import Experiment
+from .config import Experiment, draws_candidates
+from .errors import ConfigError
 from .schema import INTEGER_TRAIN_KEYS
 from .seeds import RANDOM_SEARCH, derive_seed
 from .trial import TrialSpec
+
+MAX_REDRAWS = 100  # rounds of drawing again for repeats; a space with room to spare needs one or two
 
 
 class _LogUniformInt:
@@ -47,21 +50,40 @@ def _plain(value):
 
 
 def candidates(experiment: Experiment) -> list[dict]:
-    """The parameter sets to try, in a fixed order: the grid, or `n_trials` random draws."""
-    from sklearn.model_selection import ParameterGrid, ParameterSampler
+    """The parameter sets to try, in a fixed order: the grid, or `n_trials` distinct random draws."""
+    from sklearn.model_selection import ParameterGrid
 
     space = experiment.space
     if not space:
         return [{}]
-    strategy = experiment.search["strategy"]
-    # Halving starts from the grid, or from random draws when any setting is a range.
-    if strategy == "random" or (strategy == "halving" and any(isinstance(v, dict) for v in space.values())):
-        distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in space.items()}
-        # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
-        state = np.random.RandomState(derive_seed(experiment.seed, RANDOM_SEARCH))
-        draws = ParameterSampler(distributions, n_iter=experiment.search["n_trials"], random_state=state)
-        return [{k: _plain(v) for k, v in sorted(params.items())} for params in draws]
+    if draws_candidates(experiment.search):  # random search; halving over a range starts from draws too
+        return _distinct_draws(experiment)
     return [dict(sorted(params.items())) for params in ParameterGrid(space)]
+
+
+def _distinct_draws(experiment: Experiment) -> list[dict]:
+    """`n_trials` distinct random configurations: a draw that repeats an earlier one is drawn again.
+
+    The first draws are ParameterSampler's own; the config check has made sure the space holds enough.
+    """
+    from sklearn.model_selection import ParameterSampler
+
+    n = experiment.search["n_trials"]
+    distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in experiment.space.items()}
+    # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
+    state = np.random.RandomState(derive_seed(experiment.seed, RANDOM_SEARCH))
+    draws, seen = [], set()
+    for _ in range(MAX_REDRAWS):
+        for params in ParameterSampler(distributions, n_iter=n - len(draws), random_state=state):
+            plain = {k: _plain(v) for k, v in sorted(params.items())}
+            key = json.dumps(plain, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                draws.append(plain)
+        if len(draws) == n:
+            return draws
+    raise ConfigError(f"config: drew only {len(draws)} distinct configurations of the {n} asked for "
+                      f"(search.n_trials) in {MAX_REDRAWS} rounds; lower n_trials or widen search.space")
 
 
 def trial_id(train: dict, repeat: int, data_fingerprint: str) -> str:

@@ -26,9 +26,11 @@ RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "co
 BEST_FILE, MODEL_FILE, REPORT_FILE, PLOTS_DIR = "best.json", "model.npz", "report.md", "plots"
 PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
 RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
+DATA_FILE = "data.json"  # which data the trials saw: a resume on changed data is refused
+SCRATCH_PREFIX = ".scratch-"  # memory-mapped copies of the data for local workers, removed after the run
 # Everything a run writes; moved aside together when --force replaces an experiment.
-OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOTS_DIR,
-           RUNGS_FILE, CHECKPOINTS_DIR)
+OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
+           PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR)
 
 HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy"]

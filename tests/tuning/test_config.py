@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tuning.config import load_experiment, parse_override
-from tuning.errors import UserError
+from tuning.errors import ConfigError, UserError
+from tuning.space import candidates
 from tuning.schema import DEFAULTS
 
 
@@ -58,19 +59,58 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     (["data.test_size=1.5"], r"data.test_size must be a number in \(0, 1\)"),
     (["name=../escape"], r"name must be a folder name"),
     (["train"], r"--set: expected section.key=value"),
+    # a table or an array where a value belongs
+    (["train.lr={a=1}"], r"train.lr must be a number > 0, got \{'a': 1\} \(table\)"),
+    (["train.epochs=[3]"], r"train.epochs must be an integer >= 1, got \[3\] \(array\)"),
+    (["data={dataset='iris'}", "data.dataset=[1]"], r"data.dataset must be .*got \[1\] \(array\)"),
+    (["search.space.lr=[{a=1}]"], r"train.lr must be a number > 0, got \{'a': 1\} \(table\)"),
+    (["search.space=5"], r"search.space must be a table"),
+    (["train=1"], r"\[train\] must be a table"),
+    # searches that cannot be done, refused up front with their size
+    (["search.repeats=50", "search.space={lr=[1e-3, 1e-2, 0.1], batch_size=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],"
+      "hidden_units=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], dropout=[0.0, 0.1, 0.2, 0.3, 0.4],"
+      "weight_decay=[0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]}"],
+     r"would run 22,500 configurations x 50 repeats.*more than 1,000,000 trials"),
+    (["search.strategy=random", "search.n_trials=2000000"], r"2,000,000 configurations x 2 repeats"),
+    (["search.strategy=random", "search.n_trials=5", "search.space={lr=[0.1, 0.2]}"],
+     r"holds only 2 distinct configurations, fewer than search.n_trials = 5"),
+    (["search.strategy=random", "search.n_trials=12", "search.space={hidden_units={low=1, high=10}}"],
+     r"holds only 10 distinct configurations"),
 ])
 def test_bad_values_are_refused_with_what_was_expected(overrides, message):
     with pytest.raises(UserError, match=message):
         load_experiment(None, overrides)
 
 
-def test_unreadable_and_invalid_files(tmp_path):
-    with pytest.raises(UserError, match="cannot read"):
+@pytest.mark.parametrize("content, message", [
+    (b"[train\nepochs = 3", "is not valid TOML"),
+    ("[train]\nepochs = 3\n".encode("utf-16"), "is not UTF-8 text"),
+    (bytes(range(256)), "is not UTF-8 text"),
+    (b"\x00\x01\x02", "is not valid TOML"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (b"# " + b"x" * (1 << 20), "is 1,048,578 bytes, not an experiment file"),
+])
+def test_unreadable_and_invalid_files(tmp_path, content, message):
+    with pytest.raises(ConfigError, match="cannot read"):
         load_experiment(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
-    bad.write_text("[train\nepochs = 3")
-    with pytest.raises(UserError, match="not valid TOML"):
+    bad.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
         load_experiment(bad)
+
+
+def test_a_deeply_nested_override_is_refused():
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_experiment(None, ["train.lr=" + "[" * 5000 + "]" * 5000])
+
+
+def test_random_search_draws_again_instead_of_repeating_a_configuration():
+    # 12 integer values and 10 draws: repeats are certain with this seed; each is drawn again.
+    experiment = load_experiment(None, ["search.strategy=random", "search.n_trials=10",
+                                        "search.space={hidden_units={low=1, high=12}}"])
+    draws = candidates(experiment)
+    assert len(draws) == 10 and len({d["hidden_units"] for d in draws}) == 10
+    assert candidates(experiment) == draws  # and reproducibly so
 
 
 def test_parse_override_uses_toml_values():
