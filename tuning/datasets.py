@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from framework.model import ROW_CHUNK
+
 from .errors import UserError
 from .schema import BUILTIN_DATASETS
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -83,15 +89,20 @@ def _load_csv(path: Path, target: str, task: str) -> Dataset:
     if missing.any():
         column = missing.idxmax()
         raise UserError(f"data: {path} column {column!r} has {missing[column]} missing values; expected none")
+    X = features.to_numpy(dtype=np.float64)
+    check_features(X, str(path), [str(c) for c in features.columns], first_line=2)  # line 1 is the header
     y, task, classes = _encode_labels(frame[label].to_numpy(), task, str(path))
-    return Dataset(path.stem, features.to_numpy(dtype=np.float64), y, task, classes)
+    return Dataset(path.stem, X, y, task, classes)
 
 
 def _load_npz(path: Path, task: str) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy (one array) under an .npz name
+            raise ValueError("it holds a single array (a .npy file?), not named arrays")
+        with data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"data: cannot read {path} as .npz: {exc}") from None
     if {"X", "y"} <= arrays.keys():
         X, y, test = arrays["X"], arrays["y"], None
@@ -114,10 +125,13 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"data: {path} is not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise UserError(f"data: {path} is truncated: its header declares {ndim} dimensions but ends before them")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise UserError(f"data: {path} is truncated: header says {shape}, found {body.size} bytes of data")
+    if body.size != math.prod(shape):  # Python ints: a hostile header cannot overflow the product
+        raise UserError(f"data: {path} is truncated or damaged: its header says {shape} "
+                        f"({math.prod(shape):,} bytes), the file holds {body.size:,} bytes of data")
     return body.reshape(shape)
 
 
@@ -147,9 +161,11 @@ def _from_arrays(name: str, X, y, test, task: str, source: str) -> Dataset:
                         f"got shape {X.shape}, dtype {X.dtype}")
     if len(X) != len(y) or len(X) < 2:
         raise UserError(f"data: {source} has {len(X)} rows of features but {len(y)} targets")
+    check_features(X, source)
     if test is not None:
         X_test, y_test = np.asarray(test[0]), np.asarray(test[1]).reshape(-1)
         X_test = X_test.reshape(len(X_test), -1)
+        check_features(X_test, f"{source} (test split)")
         if X_test.shape[1] != X.shape[1] or len(X_test) != len(y_test):
             raise UserError(f"data: {source} test split has shape {X_test.shape} with {len(y_test)} targets; "
                             f"expected {X.shape[1]} features and one target per row")
@@ -160,14 +176,36 @@ def _from_arrays(name: str, X, y, test, task: str, source: str) -> Dataset:
     return Dataset(name, X, y, task, classes, image_shape, test)
 
 
+def check_features(X: np.ndarray, source: str, names: list[str] | None = None, first_line: int = 0) -> None:
+    """Refuse NaN, inf and values beyond float32's range (the network computes in float32), naming the first
+    such cell: row `first_line + i` of the file (0 = the array's own row index), column name or position."""
+    if X.dtype.kind not in "fc":
+        return  # integers and booleans are always finite and far inside float32's range
+    for start in range(0, len(X), ROW_CHUNK):  # a slice at a time: no full-size mask
+        block = np.abs(X[start:start + ROW_CHUNK])
+        bad = ~(block <= FLOAT32_MAX)  # NaN compares false, so it is caught too
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            value = float(X[start + row, column])
+            what = "missing (NaN)" if np.isnan(value) else "infinite" if np.isinf(value) else \
+                "beyond float32's range (about ±3.4e38)"
+            where = f"line {first_line + start + row}" if first_line else f"row {start + row}"
+            name = f"column {names[column]!r}" if names else f"column {column}"
+            raise UserError(f"data: {source} {where}, {name}: {value:g} is {what}; expected finite numbers "
+                            "within float32's range (the network computes in float32)")
+
+
 def load_dataset(spec: str, target: str = "", task: str = "auto") -> Dataset:
     """Load a built-in set by name, or a .csv, .npz or MNIST IDX folder by path."""
+    path = Path(spec).expanduser()
+    if target and (spec in BUILTIN_DATASETS or path.suffix.lower() != ".csv"):
+        raise UserError(f"data: data.target = {target!r} names a CSV column, but {spec!r} is not a CSV file "
+                        "(its targets are fixed); leave data.target empty")
     if spec in BUILTIN_DATASETS:
         dataset = _builtin(spec)
         if task not in ("auto", dataset.task):
             raise UserError(f"data: {spec} is a {dataset.task} dataset, but data.task = {task!r}")
         return dataset
-    path = Path(spec).expanduser()
     if not path.exists():
         raise UserError(f"data: dataset {spec!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) "
                         "nor an existing file or folder")

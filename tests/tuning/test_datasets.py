@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pandas as pd
@@ -128,3 +129,50 @@ def test_scaler_is_fit_on_the_rows_given(kind):
         assert np.allclose(scaled, X[:50])
     again = Affine.from_dict(affine.to_dict())
     assert np.array_equal(again.apply(X), affine.apply(X))
+
+
+@pytest.mark.parametrize("value, what", [(np.inf, "infinite"), (-np.inf, "infinite"),
+                                          (1e39, "beyond float32's range"), (np.nan, "missing")])
+def test_features_must_be_finite_and_within_float32(tmp_path, value, what):
+    X = np.random.default_rng(0).random((20, 3))
+    X[4, 2] = value
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(20) % 2)
+    with pytest.raises(UserError, match=rf"d.npz row 4, column 2: .* is {what}"):
+        load_dataset(str(tmp_path / "d.npz"))
+    if not np.isnan(value):  # (a CSV's empty cell is a missing value, refused above)
+        frame = pd.DataFrame({"y": np.arange(20) % 2, "a": X[:, 0], "b": X[:, 2]})
+        frame.to_csv(tmp_path / "d.csv", index=False)
+        with pytest.raises(UserError, match=rf"d.csv line 6, column 'b': .* is {what}"):
+            load_dataset(str(tmp_path / "d.csv"))
+
+
+def test_a_npy_named_npz_and_a_test_split_with_nan_are_refused(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((10, 3)))
+    (tmp_path / "a.npy").rename(tmp_path / "a.npz")
+    with pytest.raises(UserError, match=r"cannot read .*a.npz as .npz: it holds a single array"):
+        load_dataset(str(tmp_path / "a.npz"))
+    x_test = np.ones((5, 3))
+    x_test[1, 1] = np.nan
+    np.savez(tmp_path / "k.npz", x_train=np.ones((10, 3)), y_train=np.arange(10) % 2, x_test=x_test,
+             y_test=np.arange(5) % 2)
+    with pytest.raises(UserError, match=r"k.npz \(test split\) row 1, column 1: nan is missing"):
+        load_dataset(str(tmp_path / "k.npz"))
+
+
+@pytest.mark.parametrize("header", [
+    struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">3I", 4_000_000_000, 4_000_000_000, 4_000_000_000),  # huge
+    struct.pack(">BBBB", 0, 0, 8, 200),  # 200 dimensions, none given
+])
+def test_an_idx_header_claiming_more_than_the_file_holds_is_refused(mnist_folder, header):
+    (mnist_folder / "train-images-idx3-ubyte.gz").unlink()
+    (mnist_folder / "train-images-idx3-ubyte").write_bytes(header + b"\0" * 100)
+    with pytest.raises(UserError, match="is truncated"):
+        load_dataset(str(mnist_folder))
+
+
+@pytest.mark.parametrize("source", ["iris", "d.npz", "mnist"])
+def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, source):
+    np.savez(tmp_path / "d.npz", X=np.ones((10, 2)), y=np.arange(10) % 2)
+    spec = source if source == "iris" else str(tmp_path / source)
+    with pytest.raises(UserError, match=r"data.target = 'label' names a CSV column, but .* is not a CSV file"):
+        load_dataset(spec, target="label")
