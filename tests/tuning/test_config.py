@@ -68,7 +68,8 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     (["train=1"], r"\[train\] must be a table"),
     # searches that cannot be done, refused up front with their size
     (["search.repeats=50", "search.space={lr=[1e-3, 1e-2, 0.1], "
-      "batch_size=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], hidden_units=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], dropout=[0.0, 0.1, 0.2, 0.3, 0.4],"
+      "batch_size=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], "
+      "hidden_units=[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096], dropout=[0.0, 0.1, 0.2, 0.3, 0.4],"
       "weight_decay=[0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]}"],
      r"would run 22,500 configurations x 50 repeats.*more than 1,000,000 trials"),
     (["search.strategy=random", "search.n_trials=2000000"], r"2,000,000 configurations x 2 repeats"),
