@@ -85,8 +85,8 @@ def _data_changes(folder: Path, record: dict) -> list[str]:
         return [f"an unreadable {DATA_FILE} ({type(exc).__name__})"]
     if before == record["fingerprint"]:
         return []
-    return [f"results of other data: {shown(record['dataset'])} changed since the first run into this folder "
-            f"(fingerprint {shown(before)} then, {record['fingerprint']} now); restore it"]
+    return [f"results of other data: {record['dataset']!r} changed since the first run into this folder "
+            f"(data fingerprint {str(before)[:20]} then, {record['fingerprint']} now); restore it"]
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:

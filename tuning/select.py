@@ -7,6 +7,7 @@ every healthy one; under successive halving, configurations that reached a later
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -50,8 +51,10 @@ def why_nothing_is_selectable(runs: pd.DataFrame) -> str:
     what = (f"all {len(runs)} trials failed or diverged" if len(bad) == len(runs) else
             f"every configuration has a failed or diverged repeat ({len(bad)} of {len(runs)} trials)")
     errors = bad["error"].fillna("").astype(str).map(lambda e: e.splitlines()[0] if e else "no error recorded")
-    common = errors.value_counts().head(2)
-    return f"nothing could be selected: {what}; " + ", ".join(f"{n} x {shown(e, 90)}" for e, n in common.items())
+    kinds = errors.map(lambda e: re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "#", e))  # the same error, other numbers
+    common = kinds.value_counts().head(2)
+    examples = [(errors[kinds == kind].iloc[0], n) for kind, n in common.items()]
+    return f"nothing could be selected: {what}; " + ", ".join(f"{n} x {shown(e, 110)}" for e, n in examples)
 
 
 def select_best(board: pd.DataFrame, objective: Objective, rule: str = "mean",
