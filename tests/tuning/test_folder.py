@@ -33,7 +33,7 @@ def test_another_runs_files_without_a_config_are_refused_before_anything_is_writ
     result = main("run", "--out", folder, *sets(QUICK))
     assert_one_line_error(result, f"holds {found} but no config.toml")
     assert sorted(p.name for p in folder.iterdir()) == [found]  # no config.toml, no .lock
-    assert main("run", "--out", folder, *sets(QUICK), "--force").returncode == 0  # --force moves them aside
+    run_quick(folder, QUICK, force=True)  # force moves them aside
     assert len(list(folder.glob(f"replaced-*/{found}"))) == 1
 
 
@@ -42,16 +42,16 @@ def test_a_resume_on_changed_data_is_refused_naming_the_file(tmp_path):
     path = tmp_path / "data.csv"
     frame = pd.DataFrame({"label": rng.integers(0, 2, 60), "a": rng.random(60), "b": rng.random(60)})
     frame.to_csv(path, index=False)
-    args = ["run", "--out", tmp_path / "exp", *sets([*QUICK[1:], f"data.dataset={str(path)!r}"])]
-    assert main(*args).returncode == 0
+    overrides = [*QUICK[1:], f"data.dataset={str(path)!r}"]
+    run_quick(tmp_path / "exp", overrides)
     assert json.loads((tmp_path / "exp" / "data.json").read_text())["rows"] == 60
     frame.loc[7, "a"] = 0.5  # one cell edited
     frame.to_csv(path, index=False)
     before = file_bytes(tmp_path / "exp")
-    result = main(*args)
+    result = main("run", "--out", tmp_path / "exp", *sets(overrides))
     assert_one_line_error(result, f"'{path}' changed since the first run into this folder")
     assert file_bytes(tmp_path / "exp") == before
-    assert main(*args, "--force").returncode == 0
+    run_quick(tmp_path / "exp", overrides, force=True)
 
 
 def test_the_folder_check_is_made_again_under_the_lock(tmp_path):
@@ -86,7 +86,7 @@ def test_a_diverging_refit_exits_1_and_keeps_the_trials(tmp_path, monkeypatch):
 
     monkeypatch.setattr(refit, "build_model", diverging)
     with pytest.raises(RunFailed, match=r"the final refit .* on train\+val diverged \(loss became nan\)"):
-        run_quick(tmp_path / "exp", QUICK, render=True)
+        run_quick(tmp_path / "exp", QUICK, render=True)  # report.md still drawn
     assert len(pd.read_csv(tmp_path / "exp" / "runs.csv")) == 8 and (tmp_path / "exp" / "report.md").exists()
     result = main("run", "--out", tmp_path / "exp", *sets(QUICK))
     assert_one_line_error(result, "the final refit", code=1)
