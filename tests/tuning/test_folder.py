@@ -86,7 +86,8 @@ def test_a_diverging_refit_exits_1_and_keeps_the_trials(tmp_path, monkeypatch):
 
     monkeypatch.setattr(refit, "build_model", diverging)
     with pytest.raises(RunFailed, match=r"the final refit .* on train\+val diverged \(loss became nan\)"):
-        run_quick(tmp_path / "exp", QUICK, render=True)  # report.md still drawn
-    assert len(pd.read_csv(tmp_path / "exp" / "runs.csv")) == 8 and (tmp_path / "exp" / "report.md").exists()
-    result = main("run", "--out", tmp_path / "exp", *sets(QUICK))
+        run_quick(tmp_path / "exp", QUICK)
+    assert len(pd.read_csv(tmp_path / "exp" / "runs.csv")) == 8
+    result = main("run", "--out", tmp_path / "exp", *sets(QUICK))  # resumes: nothing to train, the refit again
     assert_one_line_error(result, "the final refit", code=1)
+    assert "## Leaderboard" in (tmp_path / "exp" / "report.md").read_text()  # report.md still drawn
