@@ -126,8 +126,10 @@ def assert_same_csvs(one: Path, two: Path, names: tuple[str, ...] = ("runs.csv",
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:
-    """Every file below `folder` by relative path: to show nothing changed."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file below `folder` by relative path, to show nothing changed (but the lock's note of its
+    last holder, which each run that takes the lock rewrites)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
@@ -175,3 +177,53 @@ def make_mnist_folder(folder: Path) -> Path:
     write_idx(folder / "t10k-images-idx3-ubyte", images[1500:])
     write_idx(folder / "t10k-labels-idx1-ubyte", labels[1500:])
     return folder
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+def failing_writes(monkeypatch, folder: Path, error: int, after: int = 0) -> list[str]:
+    """Make every file opened for writing below `folder` fail as a full disk (ENOSPC) or a read-only
+    folder (EACCES) would, after `after` such opens have succeeded; returns the paths that failed."""
+    import builtins
+    import errno as errnos
+
+    real_open, failed, opened = builtins.open, [], []
+    folder = str(Path(folder).resolve())
+
+    def faulty_open(file, mode="r", *args, **kwargs):
+        writing = isinstance(file, str | Path) and any(c in mode for c in "wax+")
+        if writing and str(Path(file).resolve()).startswith(folder):
+            opened.append(str(file))
+            if len(opened) > after:
+                failed.append(str(file))
+                if error == errnos.EACCES:  # a read-only folder refuses the open itself
+                    raise PermissionError(error, "Permission denied", str(file))
+                return _FullDisk(real_open(file, mode, *args, **kwargs))  # the open works, writes fail
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", faulty_open)
+    return failed
+
+
+class _FullDisk:
+    """A file on a full disk: every write fails with ENOSPC and, as the OS reports it, no file name."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def write(self, *args):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writelines = write
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .formatting import format_value, param_label
 from .results import FolderResults, read_results
-from .store import PLOTS_DIR
+from .store import PLOTS_DIR, atomic_open
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -436,6 +436,7 @@ def draw_plots(results: FolderResults | Path) -> list[Path]:
         if fig is None:
             path.unlink(missing_ok=True)
             continue
-        fig.savefig(path)
+        with atomic_open(path, "wb") as f:  # a full disk leaves the old PNG, never half a new one
+            fig.savefig(f, format="png")
         written.append(path)
     return written

@@ -22,7 +22,7 @@ from .network import build_model, parameter_count
 from .preprocess import Affine, TargetScale
 from .seeds import FINAL_REFIT, derive_seed
 from .select import select_best, selectable, why_nothing_is_selectable
-from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, write_text
+from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, naming, write_text
 from .trial import TrialSpec, TrialStatus
 from .versions import package_versions
 
@@ -157,7 +157,8 @@ def finalize(prep, runs: pd.DataFrame, board: pd.DataFrame, run_info: dict) -> d
     final = refit(prep, choice)
     scores, table, test = test_once(prep, final)
     final.model.metadata = _metadata(prep, choice, final)
-    final.model.save(prep.folder / MODEL_FILE)
+    with naming(prep.folder / MODEL_FILE):
+        final.model.save(prep.folder / MODEL_FILE)
     best = _best_record(prep, runs, choice, final, scores, test, run_info)
     with atomic_open(prep.folder / PREDICTIONS_FILE) as f:
         table.to_csv(f, index_label="row")

@@ -66,21 +66,33 @@ def history_rows(spec: TrialSpec, record: TrialRecord) -> list[dict]:
 
 
 @contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised inside the block (a write on a full disk carries no file name) the name `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w", fsync: bool = False) -> Iterator[IO]:
     """Write `path` through a temporary file renamed into place: readers see the old file or the whole new one.
 
-    On an error the temporary file is removed and `path` is left as it was.
+    On an error (a full disk, a read-only folder) the temporary file is removed and `path` is left as it was.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     text = "b" not in mode
     try:
-        with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as f:
+        with naming(path), open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as f:
             yield f
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -147,10 +159,16 @@ class FolderLock:
             f.close()
             raise UserError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
                             "or choose another --out") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        f.flush()
+        try:
+            with naming(self.path):
+                f.seek(0)
+                f.truncate()
+                f.write(f"process {os.getpid()} on {socket.gethostname()} since "
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+                f.flush()
+        except BaseException:
+            f.close()  # releases the lock
+            raise
         self._file = f
         return self
 
@@ -219,7 +237,7 @@ class ExperimentStore:
             (self.history_path, [_csv_line(r.get(c) for c in self.history_columns) for r in history_rows]),
             (self.runs_path, [_csv_line(run_row.get(c) for c in self.runs_columns)]),
         ):
-            with open(path, "a", encoding="utf-8", newline="") as f:
+            with naming(path), open(path, "a", encoding="utf-8", newline="") as f:
                 f.writelines(lines)
         self.stored_ids.add(key)
 
