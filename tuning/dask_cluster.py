@@ -229,7 +229,28 @@ def _killed_worker(distributed, result) -> bool:
     return isinstance(_exception(result), distributed.KilledWorker)
 
 
+def _check_address(address: str) -> None:
+    """Refuse an address Dask cannot parse before a Client is made of it: a half-made Client's finaliser
+    would wait 10 s at exit and print a traceback ("Exception ignored in ...")."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import backends
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown protocol {scheme!r}, expected one of {', '.join(sorted(backends))}")
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            _, port = parse_host_port(location)
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is out of range")
+    except ValueError as exc:
+        raise UserError(f"search.scheduler: {address!r} is not a Dask scheduler address ({exc}); expected "
+                        "e.g. 'tcp://host:8786', or \"\" for a local cluster") from None
+
+
 def _connect(distributed, address: str):
+    _check_address(address)
     try:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except Exception as exc:  # OSError when unreachable, ValueError for a malformed address, ...
