@@ -215,7 +215,8 @@ def test_unreachable_scheduler_is_a_quick_user_error(tmp_path, quick_overrides, 
 
 def test_a_malformed_address_is_one_line_and_no_noise_at_exit(tmp_path):
     # A Client half-made of a bad address used to print "Exception ignored in ..." at interpreter exit.
-    result = cli("run", "--out", tmp_path / "exp", *sets([*QUICK, "search.backend='dask'", "search.scheduler='no-port'"]))
+    overrides = [*QUICK, "search.backend='dask'", "search.scheduler='no-port'"]
+    result = cli("run", "--out", tmp_path / "exp", *sets(overrides))
     assert_one_line_error(result, "'no-port' is not a Dask scheduler address")
 
 
