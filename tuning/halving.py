@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .executor import Executor
+from .errors import RunFailed, TuningWarning
+from .executor import TRIAL_BLAS_THREADS, Executor
 from .search import OnTrial, Tally, run_and_store
 from .seeds import derive_seed
 from .select import leaderboard
@@ -29,7 +32,7 @@ from .store import (
     runs_columns,
     write_table,
 )
-from .trial import TrainingState, TrialRecord, TrialSpec, TrialStatus
+from .trial import TrainingState, TrialRecord, TrialSpec, TrialStatus, run_trial
 
 
 def rung_schedule(min_epochs: int, eta: int, epochs: int) -> list[int]:
@@ -73,6 +76,45 @@ def load_state(path: Path) -> TrainingState:
     return TrainingState(weights, optimizer, int(arrays["iterations"]))
 
 
+def latest_rungs(journal: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's row of its latest rung (runs.csv of a halving search), trials in the journal's order."""
+    order = journal["trial_id"].drop_duplicates()
+    latest = journal.iloc[journal["rung"].astype(int).argsort(kind="mergesort")].drop_duplicates("trial_id",
+                                                                                               keep="last")
+    return latest.set_index("trial_id").loc[order].reset_index()
+
+
+def _loaded(folder: Path, trial_id: str, rung: int) -> TrainingState | None:
+    """A checkpoint, or None when it is missing or damaged."""
+    try:
+        return load_state(checkpoint_path(folder, trial_id, rung))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _state_after(prep, spec: TrialSpec, rung: int, schedule: list[int]) -> TrainingState:
+    """The trial's state after `rung`: its checkpoint or, when that is missing or damaged, the same state
+    rebuilt by training its segments again from the nearest checkpoint before it (or from scratch), each
+    with its own seed, as they ran the first time: the same numbers."""
+    state = _loaded(prep.folder, spec.trial_id, rung)
+    if state is not None:
+        return state
+    warnings.warn(f"halving: the checkpoint of trial {spec.trial_id} after rung {rung} is missing or damaged; "
+                  "rebuilt by training it again from the one before", TuningWarning, stacklevel=2)
+    start = next((r + 1 for r in range(rung - 1, -1, -1)
+                  if (state := _loaded(prep.folder, spec.trial_id, r)) is not None), 0)
+    for r in range(start, rung + 1):
+        segment = spec.segment(r, schedule[r - 1] if r else 0, schedule[r], derive_seed(spec.seed, r), state,
+                               keep_state=True)
+        record = run_trial(segment, prep.data, TRIAL_BLAS_THREADS)
+        if record.state is None:
+            raise RunFailed(f"halving: trial {spec.trial_id} could not be trained again to rebuild its lost "
+                            f"checkpoint ({record.error}); use --force to start the search over")
+        state = record.state
+    save_state(checkpoint_path(prep.folder, spec.trial_id, rung), state)
+    return state
+
+
 def _journal(store: ExperimentStore) -> pd.DataFrame:
     return pd.read_csv(store.runs_path, dtype={"trial_id": str})
 
@@ -92,7 +134,7 @@ def _segments(prep, store: ExperimentStore, rung: int, schedule: list[int], aliv
         if f"{spec.trial_id}/{rung}" in stored:
             tally.done += 1
             continue
-        state = load_state(checkpoint_path(prep.folder, spec.trial_id, rung - 1)) if rung else None
+        state = _state_after(prep, spec, rung - 1, schedule) if rung else None
         segments.append(spec.segment(rung, begin, end, derive_seed(spec.seed, rung), state, keep_state=not last))
     return segments
 
@@ -116,7 +158,7 @@ def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     columns = runs_columns(prep.params, task, halving=True)
     store = ExperimentStore(folder, columns, history_columns(task, halving=True), journal=RUNGS_FILE,
                             key=("trial_id", "rung"))
-    stored = store.open()
+    stored = store.open(known={f"{spec.trial_id}/{rung}" for spec in prep.specs for rung in range(len(schedule))})
     tally = Tally(sum(sizes) * search["repeats"], on_trial, rungs=len(schedule))
 
     def keep(spec: TrialSpec, record: TrialRecord) -> None:
@@ -130,9 +172,8 @@ def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
         if rung < len(schedule) - 1:
             alive = _promoted(prep, store, rung, sizes[rung + 1], alive)
     store.sort([f"{spec.trial_id}/{rung}" for rung in range(len(schedule)) for spec in prep.specs])
-    # runs.csv: each trial's latest rung, its text copied from the journal as it is.
+    # runs.csv: each trial's latest rung, its text copied from the journal as it is (sorted: in spec order).
     journal = pd.read_csv(store.runs_path, dtype=str, keep_default_na=False)
-    latest = {row["trial_id"]: row for row in sorted(journal.to_dict("records"), key=lambda row: int(row["rung"]))}
-    write_table(folder / RUNS_FILE, columns, [latest[s.trial_id] for s in prep.specs if s.trial_id in latest])
+    write_table(folder / RUNS_FILE, columns, latest_rungs(journal).to_dict("records"))
     shutil.rmtree(folder / CHECKPOINTS_DIR, ignore_errors=True)  # the final model is refit from scratch
     return tally

@@ -57,6 +57,10 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
 def status_line(results: FolderResults) -> str:
     """How complete the experiment is, in one sentence."""
     stored, expected = len(results.runs), results.expected_trials
+    if not results.finished:
+        rungs = results.rungs
+        return (f"successive halving interrupted at rung {int(rungs['rung'].max()) if len(rungs) else 0}: "
+                f"{len(rungs)} trainings of {stored} trials stored; run the same command again to finish it")
     if results.missing:
         return (f"{stored} of {expected} trials stored, {results.missing} missing: the experiment was interrupted; "
                 "run the same command again to finish it")
@@ -85,7 +89,8 @@ def _facts(results: FolderResults) -> list[str]:
 
 def _choice(results: FolderResults) -> list[str]:
     best, column = results.best, results.objective.column
-    if not best and len(results.runs) and not results.missing and selectable(results.board).empty:
+    if not best and len(results.runs) and results.finished and not results.missing and \
+            selectable(results.board).empty:
         return ["## Chosen configuration", "", f"None: {why_nothing_is_selectable(results.runs)}.", ""]
     if not best:
         return ["## Chosen configuration", "", "None yet: the experiment has not finished.", ""]

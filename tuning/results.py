@@ -13,10 +13,21 @@ import pandas as pd
 
 from .config import Experiment, load_experiment
 from .errors import UserError
+from .halving import latest_rungs
+from .integrity import check_table, read_table, without_repeats
 from .objective import Objective
 from .select import leaderboard
 from .space import candidates
-from .store import BEST_FILE, CONFIG_FILE, HISTORY_FILE, PREDICTIONS_FILE, RUNGS_FILE, RUNS_FILE
+from .store import (
+    BEST_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    RUNGS_FILE,
+    RUNS_FILE,
+    history_columns,
+    runs_columns,
+)
 
 
 @dataclass
@@ -35,6 +46,7 @@ class FolderResults:
     expected_trials: int
     objective: Objective
     rungs: pd.DataFrame | None = None  # successive halving: one row per trial and rung
+    finished: bool = True  # False for a halving search interrupted before its runs.csv was written
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -45,31 +57,67 @@ class FolderResults:
         return max(self.expected_trials - len(self.runs), 0)
 
 
+REMEDY = "delete that line (the report shows the rest) or restore the file"
+
+
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError) as exc:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} cannot be read: {exc}") from None
 
 
+def _checked_csv(path: Path, columns: list[str], key: list[str]) -> pd.DataFrame:
+    """A folder CSV checked line by line (damage named by line, exact repeats counted once), as a DataFrame."""
+    table = without_repeats(_checked(path, columns), key, REMEDY)
+    return _read_csv(path).iloc[[line - 2 for line in table.lines]].reset_index(drop=True)
+
+
+def _checked(path: Path, columns: list[str]):
+    table = read_table(path, REMEDY)
+    check_table(table, columns, REMEDY)
+    return table
+
+
+def _task(folder: Path, journal: Path) -> str:
+    header = read_table(journal, REMEDY).header
+    return "classification" if "val_accuracy" in header else "regression"
+
+
 def read_results(folder: str | Path) -> FolderResults:
-    """Read an experiment folder; raises UserError when it is not one."""
+    """Read an experiment folder, finished or interrupted; raises UserError when it is not one or is damaged."""
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / RUNS_FILE).is_file():
+    runs_path, rungs_path = folder / RUNS_FILE, folder / RUNGS_FILE
+    if not (folder / CONFIG_FILE).is_file() or not (runs_path.is_file() or rungs_path.is_file()):
         raise UserError(f"{folder} is not an experiment folder: expected {CONFIG_FILE} and {RUNS_FILE} in it")
     experiment = load_experiment(folder / CONFIG_FILE)
-    runs = _read_csv(folder / RUNS_FILE)
-    history = _read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else pd.DataFrame()
-    params = list(experiment.space)
-    task = "classification" if "val_accuracy" in runs.columns else "regression"
+    halving = experiment.search["strategy"] == "halving"
+    task = _task(folder, rungs_path if halving and rungs_path.is_file() else runs_path)
+    searched = sorted(experiment.space)
+    columns = runs_columns(searched, task, halving)
+    rungs = _checked_csv(rungs_path, columns, ["trial_id", "rung"]) if halving and rungs_path.is_file() else None
+    # An interrupted halving search has no runs.csv yet: each trial's latest rung in the journal is its row.
+    runs = _checked_csv(runs_path, columns, ["trial_id"]) if runs_path.is_file() else latest_rungs(rungs)
+    history_path = folder / HISTORY_FILE
+    history = (_checked_csv(history_path, history_columns(task, halving), ["trial_id", *(["rung"] * halving), "epoch"])
+               if history_path.is_file() else pd.DataFrame(columns=history_columns(task, halving)))
     best_path, predictions_path = folder / BEST_FILE, folder / PREDICTIONS_FILE
-    best = json.loads(best_path.read_text(encoding="utf-8")) if best_path.is_file() else None
+    best = _read_json(best_path) if best_path.is_file() else None
     labels = str if task == "classification" else float  # class labels stay text ("07" is not 7)
     predictions = (_read_csv(predictions_path, dtype={"true": labels, "predicted": labels})
                    if predictions_path.is_file() else None)
     expected = len(candidates(experiment)) * experiment.search["repeats"]
     objective = Objective.for_task(task)
-    board = leaderboard(runs, params, objective) if len(runs) else pd.DataFrame()
-    rungs = _read_csv(folder / RUNGS_FILE) if (folder / RUNGS_FILE).is_file() else None
-    return FolderResults(folder, experiment, runs, history, params, task, board, best, predictions, expected,
-                         objective, rungs)
+    board = leaderboard(runs, list(experiment.space), objective) if len(runs) else pd.DataFrame()
+    return FolderResults(folder, experiment, runs, history, list(experiment.space), task, board, best, predictions,
+                         expected, objective, rungs, finished=runs_path.is_file())
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({exc}); run the experiment again to rewrite it") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is damaged (not a JSON object); run the experiment again to rewrite it")
+    return value

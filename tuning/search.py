@@ -57,7 +57,7 @@ def search_all(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     """Grid or random search: every trial trains its full epochs; those already stored are skipped."""
     specs, task = prep.specs, prep.data.task
     store = ExperimentStore(prep.folder, runs_columns(prep.params, task), history_columns(task))
-    stored = store.open()
+    stored = store.open(known={spec.trial_id for spec in specs})
     pending = [spec for spec in specs if spec.trial_id not in stored]
     tally = Tally(len(specs), on_trial, done=len(specs) - len(pending))
     run_and_store(executor, pending, prep.data, store, tally)

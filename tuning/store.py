@@ -15,11 +15,12 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import UserError
+from .errors import TuningWarning, UserError
 from .trial import TrialRecord, TrialSpec
 
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
@@ -28,6 +29,7 @@ PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: 
 RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
 DATA_FILE = "data.json"  # which data the trials saw: a resume on changed data is refused
 SCRATCH_PREFIX = ".scratch-"  # memory-mapped copies of the data for local workers, removed after the run
+DAMAGED = "delete that line (its trial runs again) or use --force to start over (old files are moved aside)"
 # Everything a run writes; moved aside together when --force replaces an experiment.
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
            PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR)
@@ -203,25 +205,42 @@ class ExperimentStore:
         """The key of a record (dict) as stored: the same text its CSV row gives."""
         return "/".join(str(record[k]) for k in self.key)
 
-    def open(self) -> set[str]:
-        """Create or repair the CSVs; return the keys of the work already stored."""
+    def open(self, known: set[str] | None = None) -> set[str]:
+        """Create, check and repair the CSVs; return the keys of the work already stored.
+
+        Torn last lines (a kill mid-write) are cut, exact repeats counted once, epochs of work without a
+        journal row dropped, and stored work whose epochs are missing from history.csv forgotten, so it
+        runs again (a trial gives the same numbers every time). A damaged line, or one that is no work of
+        `known` (the keys this experiment can have), stops with a UserError naming file and line.
+        """
+        from .integrity import check_table, incomplete, read_table, without_repeats
+
         self.folder.mkdir(parents=True, exist_ok=True)
-        for path, columns in ((self.runs_path, self.runs_columns), (self.history_path, self.history_columns)):
+        tables = []
+        for path, columns, key in ((self.runs_path, self.runs_columns, list(self.key)),
+                                   (self.history_path, self.history_columns, [*self.key, "epoch"])):
             _cut_torn_line(path)
             if not path.exists() or path.stat().st_size == 0:
                 _write_atomic(path, columns, [])
-                continue
-            header, _ = _read_rows(path)
-            if header != columns:
-                raise UserError(f"{path} has columns {header}, expected {columns}: it belongs to another "
-                                "experiment; use --force to replace it or choose another --out")
-        _, runs = _read_rows(self.runs_path)
-        self.stored_ids = set(map(self._key_of(self.runs_columns), runs))
-        _, history = _read_rows(self.history_path)
-        history_key = self._key_of(self.history_columns)
-        kept = [row for row in history if history_key(row) in self.stored_ids]
-        if len(kept) < len(history):  # epochs of work killed before its journal row was written: it runs again
-            _write_atomic(self.history_path, self.history_columns, kept)
+            table = read_table(path, DAMAGED)
+            check_table(table, columns, DAMAGED)
+            tables.append(without_repeats(table, key, DAMAGED))
+        runs, history = tables
+        run_key, history_key = self._key_of(self.runs_columns), self._key_of(self.history_columns)
+        for row, line in zip(runs.rows, runs.lines):
+            if known is not None and run_key(row) not in known:
+                raise UserError(f"{runs.path} line {line} holds {run_key(row)}, which is no trial of this "
+                                f"experiment; {DAMAGED}")
+        missing = incomplete(runs, history, list(self.key))
+        if missing:
+            warnings.warn(f"{history.path} lacks epochs of {len(missing)} stored trial(s) (deleted or cut?); "
+                          "they run again", TuningWarning, stacklevel=2)
+        runs = runs.keep(lambda row: run_key(row) not in missing)
+        self.stored_ids = {run_key(row) for row in runs.rows}
+        history_kept = history.keep(lambda row: history_key(row) in self.stored_ids)
+        for table, kept, columns in ((runs, runs, self.runs_columns), (history, history_kept, self.history_columns)):
+            if len(kept.rows) < len(_read_rows(table.path)[1]):  # something was repaired: rewrite the file whole
+                _write_atomic(table.path, columns, kept.rows)
         return set(self.stored_ids)
 
     def append(self, run_row: dict, history_rows: list[dict]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.helpers import assert_same_csvs, run_quick
+from tests.helpers import assert_same_csvs, main, run_quick
 from tuning import search
 from tuning.config import load_experiment
-from tuning.errors import UserError
+from tuning.errors import TuningWarning, UserError
 from tuning.halving import rung_schedule, rung_sizes
 
 # 9 configurations x 2 repeats; rungs at 2, 6 and 12 epochs keep 9, 3, 1 configurations.
@@ -75,25 +75,58 @@ def test_n_jobs_1_and_2_give_identical_results(halved, tmp_path):
     assert_same_csvs(one, tmp_path / "two", ("runs.csv", "rungs.csv", "history.csv"))
 
 
-def test_resume_after_an_interruption_mid_rung(halved, tmp_path, monkeypatch):
-    _, reference = halved
+def _interrupt_in_rung_1(folder, monkeypatch) -> None:
+    """Run the halving search and stop it (as Ctrl-C would) with 3 trials of rung 1 stored."""
     real = search.Tally.count
 
     def interrupted(tally, record):
         real(tally, record)
-        if tally.done == 18 + 3:  # the whole first rung and 3 trials of the second
+        if tally.done == 18 + 3:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(search.Tally, "count", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path / "exp")
+        _run(folder)
+    monkeypatch.setattr(search.Tally, "count", real)
+
+
+def test_resume_after_an_interruption_mid_rung(halved, tmp_path, monkeypatch):
+    _, reference = halved
+    _interrupt_in_rung_1(tmp_path / "exp", monkeypatch)
     stored = pd.read_csv(tmp_path / "exp" / "rungs.csv")
     assert stored.groupby("rung").size().to_dict() == {0: 18, 1: 3}
-    monkeypatch.setattr(search.Tally, "count", real)
     result = _run(tmp_path / "exp")
     assert result.n_run == 26 - 21 and result.n_resumed == 21
     assert_same_csvs(reference, tmp_path / "exp", ("runs.csv", "rungs.csv", "history.csv"))
     assert not (tmp_path / "exp" / "checkpoints").exists()
+
+
+def test_report_on_an_interrupted_halving_search(tmp_path, monkeypatch):
+    _interrupt_in_rung_1(tmp_path / "exp", monkeypatch)
+    assert not (tmp_path / "exp" / "runs.csv").exists()  # written when the search ends
+    result = main("report", tmp_path / "exp")
+    assert result.returncode == 0, result.stderr
+    assert "successive halving interrupted at rung 1: 21 trainings of 18 trials stored" in result.stdout
+    assert (tmp_path / "exp" / "plots" / "rungs.png").is_file()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
+def test_a_lost_checkpoint_is_rebuilt_and_the_results_are_the_same(halved, tmp_path, monkeypatch, damage):
+    _, reference = halved
+    folder = tmp_path / "exp"
+    _interrupt_in_rung_1(folder, monkeypatch)
+    journal = pd.read_csv(folder / "rungs.csv")
+    done = set(journal.loc[journal["rung"] == 1, "trial_id"])
+    # A promoted trial whose rung 1 has not run yet: its rung-0 checkpoint is what rung 1 continues from.
+    promoted = set(pd.read_csv(reference / "rungs.csv").query("rung == 1")["trial_id"]) - done
+    path = folder / "checkpoints" / f"{sorted(promoted)[0]}-rung0.npz"
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:100] if damage == "truncated" else b"garbage")
+    with pytest.warns(TuningWarning, match="checkpoint of trial .* after rung 0 is missing or damaged; rebuilt"):
+        _run(folder)
+    assert_same_csvs(reference, folder, ("runs.csv", "rungs.csv", "history.csv"))
 
 
 def test_random_candidates_and_refusals(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from tuning.errors import UserError
 from tuning.store import ExperimentStore, FolderLock
 
-RUNS = ["trial_id", "lr", "status", "val_accuracy"]
+RUNS = ["trial_id", "lr", "status", "epochs", "val_accuracy"]
 HISTORY = ["trial_id", "epoch", "loss"]
 
 
@@ -22,9 +22,14 @@ def _store(folder) -> ExperimentStore:
     return store
 
 
+def _append(store: ExperimentStore, trial: str, epochs: int = 0, **cells) -> None:
+    store.append({"trial_id": trial, "status": "ok", "epochs": epochs, **cells},
+                 [{"trial_id": trial, "epoch": e, "loss": 0.5} for e in range(epochs, 0, -1)])
+
+
 def test_rows_are_on_disk_after_each_append(tmp_path):
     store = _store(tmp_path)
-    store.append({"trial_id": "a", "lr": 0.1, "status": "ok", "val_accuracy": 0.123456789012345678},
+    store.append({"trial_id": "a", "lr": 0.1, "status": "ok", "epochs": 2, "val_accuracy": 0.123456789012345678},
                  [{"trial_id": "a", "epoch": 1, "loss": 2.5}, {"trial_id": "a", "epoch": 2, "loss": float("nan")}])
     runs, history = pd.read_csv(tmp_path / "runs.csv"), pd.read_csv(tmp_path / "history.csv")
     assert list(runs.columns) == RUNS and runs.loc[0, "val_accuracy"] == 0.123456789012345678  # full precision
@@ -35,14 +40,14 @@ def test_rows_are_on_disk_after_each_append(tmp_path):
 
 def test_reopen_knows_stored_trials(tmp_path):
     store = _store(tmp_path)
-    store.append({"trial_id": "a", "status": "ok"}, [])
-    store.append({"trial_id": "b", "status": "ok"}, [])
+    _append(store, "a")
+    _append(store, "b", 2)
     assert ExperimentStore(tmp_path, RUNS, HISTORY).open() == {"a", "b"}
 
 
 def test_torn_last_line_and_orphan_epochs_are_repaired(tmp_path):
     store = _store(tmp_path)
-    store.append({"trial_id": "a", "status": "ok"}, [{"trial_id": "a", "epoch": 1, "loss": 1.0}])
+    _append(store, "a", 1)
     # A kill between the epochs of trial b and its runs row, in the middle of a line.
     with open(tmp_path / "history.csv", "a") as f:
         f.write("b,1,0.5\nb,2,0.")
@@ -63,7 +68,7 @@ def test_foreign_csv_is_refused(tmp_path):
 def test_sort_puts_rows_in_canonical_order(tmp_path):
     store = _store(tmp_path)
     for trial in ("c", "a", "b"):
-        store.append({"trial_id": trial, "status": "ok"}, [{"trial_id": trial, "epoch": e, "loss": 0} for e in (2, 1)])
+        _append(store, trial, 2)  # epochs 2, 1
     store.sort(["a", "b", "c"])
     assert pd.read_csv(tmp_path / "runs.csv")["trial_id"].tolist() == ["a", "b", "c"]
     history = pd.read_csv(tmp_path / "history.csv")
