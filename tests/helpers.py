@@ -77,8 +77,8 @@ def append(self, *args):
     if len(self.stored_ids) - self.initial == n:
         print("STORED", flush=True)
         threading.Event().wait()
-def open_(self, real_open=store.ExperimentStore.open):
-    ids = real_open(self)
+def open_(self, *args, real_open=store.ExperimentStore.open, **kwargs):
+    ids = real_open(self, *args, **kwargs)
     self.initial = len(ids)
     return ids
 store.ExperimentStore.append, store.ExperimentStore.open = append, open_
@@ -86,20 +86,29 @@ sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-def kill_after_rows(n_rows: int, *args, timeout: float = 60) -> None:
-    """Run `python main.py ARGS` and SIGKILL its whole process group once `n_rows` rows are stored."""
+def kill_after_rows(n_rows: int, *args, timeout: float = 60, group: bool = True) -> list[int]:
+    """Run `python main.py ARGS` and SIGKILL it once `n_rows` rows are stored: its whole process group,
+    or (`group=False`) the parent alone; returns the pids of the processes it had started."""
     import select
+
+    import psutil
 
     process = subprocess.Popen([sys.executable, "-c", _STOP_AFTER, str(n_rows), *map(str, args)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    children = []
     try:
         ready, _, _ = select.select([process.stdout], [], [], timeout)
         line = process.stdout.readline() if ready else ""
         assert line.startswith("STORED"), f"the run did not reach {n_rows} stored rows within {timeout} s: {line!r}"
+        children = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
         process.wait()
         process.stdout.close()
+    return children
 
 
 # --- experiments -----------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ same bit for bit whichever backend, worker count or machine ran them (given the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from .trial_data import TrialData
 # One BLAS thread per trial whatever n_jobs is: multi-threaded BLAS sums in another order, and
 # results must not depend on n_jobs. Parallelism comes from running trials side by side.
 TRIAL_BLAS_THREADS = 1
+WORKER_IDLE_SECONDS = 300  # an idle local worker ends after this; the next search in this process reuses it
+WATCH_SECONDS = 0.5  # how often a worker checks that the search process is still alive
 
 
 def worker_count(n_jobs: int, n_tasks: int) -> int:
@@ -74,11 +78,21 @@ class Executor:
 
 
 class LocalPool(Executor):
-    """`n_jobs` local worker processes (joblib's loky; -1 = all cores), or this process when one suffices."""
+    """`n_jobs` local worker processes (joblib's loky; -1 = all cores), or this process when one suffices.
 
-    def __init__(self, n_jobs: int = 1, scratch_parent: Path | None = None) -> None:
+    A worker that dies mid-trial (killed, out of memory) breaks the pool, and every trial it and the other
+    workers were running fails with it: each is run again once, alone, so only a trial that kills its
+    worker again is stored as failed, and the search goes on. Workers end within a second of this
+    process if it is killed (see `_watch_parent`). `task` is the function trials run (tests give others).
+    """
+
+    def __init__(self, n_jobs: int = 1, scratch_parent: Path | None = None, task=None) -> None:
         super().__init__(scratch_parent)
-        self.n_jobs = n_jobs
+        self.n_jobs, self._task = n_jobs, task
+
+    @property
+    def task(self):
+        return self._task or run_trial
 
     @property
     def workers(self) -> int:
@@ -87,16 +101,74 @@ class LocalPool(Executor):
         return max(1, joblib.effective_n_jobs(self.n_jobs))
 
     def run(self, specs: list[TrialSpec], data: TrialData) -> Iterator[TrialRecord]:
-        import joblib
-
         workers = min(self.workers, len(specs))
         if workers <= 1:
-            yield from (run_trial(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
+            yield from (self.task(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
             return
         shared = self.shared(data)  # workers map the arrays instead of receiving copies per trial
-        # batch_size=1: a trial is a coarse task; each result is stored the moment it finishes.
-        parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered", backend="loky", batch_size=1)
-        yield from parallel(joblib.delayed(run_trial)(spec, shared, TRIAL_BLAS_THREADS) for spec in specs)
+        queue = list(reversed(specs))
+        while queue:
+            suspects = yield from self._run_pool(queue, shared, workers)
+            for spec in suspects:  # alone on a fresh pool: a second death is this trial's doing
+                yield from self._run_alone(spec, shared)
+
+    def _run_pool(self, queue: list[TrialSpec], data: TrialData, workers: int) -> Iterator[TrialRecord]:
+        """Keep every worker busy (a trial running, one queued, so no worker waits on this process), yielding
+        records as they finish, until the queue is empty or a worker dies; returns the trials that were
+        running or queued when it died."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        executor = _pool(workers)
+        running: dict = {}  # future -> spec
+        try:
+            while queue or running:
+                while queue and len(running) < 2 * workers:  # one running and one queued per worker
+                    spec = queue.pop()
+                    running[executor.submit(self.task, spec, data, TRIAL_BLAS_THREADS)] = spec
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    spec = running.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        return [spec, *running.values()]
+            return []
+        except BaseException:  # Ctrl-C, or the consumer stopped: trials still running are of no use
+            executor.shutdown(wait=False, kill_workers=True)
+            raise
+
+    def _run_alone(self, spec: TrialSpec, data: TrialData) -> Iterator[TrialRecord]:
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        try:
+            yield _pool(1).submit(self.task, spec, data, TRIAL_BLAS_THREADS).result()
+        except BrokenProcessPool as exc:
+            yield TrialRecord.failed(spec.trial_id, f"WorkerDied: the worker process running this trial died twice "
+                                                    f"(killed, or out of memory?): {exc}")
+
+
+def _pool(workers: int):
+    """loky's reusable pool of `workers` processes (started anew after a worker died), each watching this one."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS, initializer=_watch_parent,
+                                 initargs=(os.getpid(),))
+
+
+def _watch_parent(parent: int) -> None:
+    """In each worker: end the process when `parent` (the search) is gone, killed or not, instead of
+    running its trial to the end for nobody. A daemon thread polls, as a pipe would only tell when
+    the worker next reads its next task."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def open_executor(search: dict, n_tasks: int, scratch_parent: Path | None = None) -> Executor:

@@ -105,3 +105,12 @@ def test_the_stored_rows_survive_a_failure_mid_append(finished, tmp_path, monkey
     monkeypatch.undo()
     run_quick(folder, QUICK)
     assert_same_csvs(folder, finished)
+
+
+def test_a_killed_runs_scratch_data_is_cleared_by_the_next_run(finished, tmp_path):
+    folder = tmp_path / "exp"
+    shutil.copytree(finished, folder)
+    (folder / ".scratch-k1ll3d" / "0").mkdir(parents=True)  # what a SIGKILLed run leaves: memory-mapped arrays
+    (folder / ".scratch-k1ll3d" / "0" / "X_train.npy").write_bytes(b"\x93NUMPY")
+    run_quick(folder, QUICK)
+    assert not list(folder.glob(".scratch-*"))
