@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.helpers import QUICK, assert_one_line_error, assert_same_csvs, main, run_quick, sets
+from tests.helpers import QUICK, assert_one_line_error, assert_same_csvs, file_bytes, main, run_quick, sets
 from tuning.errors import TuningWarning
 
 
@@ -53,12 +53,12 @@ def _edit_cell(path, line: int, column: str, value: str) -> None:
 ])
 def test_damage_that_cannot_be_repaired_is_named_by_file_and_line(folder, damage, message):
     damage(folder)
-    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    before = file_bytes(folder)
     for command in (["run", "--out", folder, *sets(QUICK)], ["report", folder]):
         result = main(*command)
         assert_one_line_error(result, message)
         assert "delete that line" in result.stderr
-    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert file_bytes(folder) == before
 
 
 def test_a_row_of_no_trial_of_the_experiment_is_refused(folder):
