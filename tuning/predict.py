@@ -14,6 +14,7 @@ import numpy as np
 from framework import Model, load_model
 
 from .errors import UserError
+from .model_file import read_metadata
 from .preprocess import Affine, TargetScale
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
@@ -38,15 +39,9 @@ class Predictor:
             model = load_model(path)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        meta = model.metadata
-        if "scale" not in meta or "task" not in meta:
-            raise UserError(f"{path} is a model without the runner's preprocessing metadata; "
-                            "expected a model.npz written by `python main.py run`")
-        shape = meta.get("image_shape")
-        target = meta.get("target_scale")
-        return cls(model, Affine.from_dict(meta["scale"]), meta["task"], list(meta.get("classes") or []),
-                   tuple(shape) if shape else None, tuple(meta.get("feature_range", (0.0, 1.0))),
-                   TargetScale(**target) if target else None)
+        meta = read_metadata(model, path)
+        return cls(model, meta.scale, meta.task, meta.classes, meta.image_shape, meta.feature_range,
+                   meta.target_scale)
 
     @property
     def n_features(self) -> int:
