@@ -176,7 +176,8 @@ def command_predict(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .predict import IMAGE_SUFFIXES, Predictor, image_to_grid, read_rows, shade, top_classes
+    from .inputs import IMAGE_SUFFIXES, read_rows
+    from .predict import Predictor, image_to_grid, shade, top_classes
 
     source = Path(args.input)
     if not source.is_file():

@@ -1,4 +1,4 @@
-"""Use a final model on new inputs: rows of a .csv / .npy, or an image of a digit.
+"""Use a final model on new inputs: rows of a .csv / .npy (read by `inputs`), or an image of a digit.
 
 Inputs are raw (as in the dataset); the scaling stored in the model's metadata is applied
 here, so the model sees exactly what it saw in training.
@@ -14,10 +14,10 @@ import numpy as np
 from framework import Model, load_model
 
 from .errors import UserError
+from .inputs import Rows
 from .model_file import read_metadata
 from .preprocess import Affine, TargetScale
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
 
 
@@ -47,52 +47,10 @@ class Predictor:
     def n_features(self) -> int:
         return self.model.n_in
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
+    def predict(self, rows: Rows | np.ndarray) -> np.ndarray:
         """Class probabilities (classification) or values in the target's units (regression)."""
-        output = self.model.predict(self.scale.apply(rows))
+        output = self.model.predict(self.scale.apply(rows.values if isinstance(rows, Rows) else rows))
         return self.target_scale.invert(output[:, 0]) if self.target_scale else output
-
-
-def read_rows(path: Path, n_features: int) -> np.ndarray:
-    """Raw feature rows from a .csv (with or without a header row) or a .npy file."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            rows = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"predict: cannot read {path} as .npy: {exc}") from None
-    elif suffix == ".csv":
-        rows = _read_csv(path)
-    else:
-        raise UserError(f"predict: {path} has an unknown type; expected .csv, .npy or an image "
-                        f"({', '.join(IMAGE_SUFFIXES)})")
-    rows = rows.reshape(1, -1) if rows.ndim == 1 else rows
-    if rows.size == 0:
-        raise UserError(f"predict: {path} holds no rows; expected rows of {n_features} features")
-    if rows.ndim != 2 or rows.shape[1] != n_features:
-        raise UserError(f"predict: the model expects rows of {n_features} features, "
-                        f"{path} has shape {tuple(rows.shape)}")
-    if rows.dtype.kind not in "iubf" or not np.isfinite(rows).all():
-        raise UserError(f"predict: {path} must hold finite numbers only")
-    return rows.astype(np.float64)
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path, header=None)
-    except pd.errors.EmptyDataError:
-        return np.empty((0, 0))
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"predict: cannot read {path} as CSV: {exc}") from None
-    first = pd.to_numeric(frame.iloc[0], errors="coerce")
-    if first.isna().any():  # a header row of column names
-        frame = frame.iloc[1:]
-    try:
-        return frame.to_numpy(dtype=np.float64)
-    except ValueError:
-        raise UserError(f"predict: {path} has non-numeric values; expected numeric feature rows") from None
 
 
 def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:

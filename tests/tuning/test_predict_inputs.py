@@ -1,0 +1,123 @@
+"""`predict` inputs: a CSV's header is never guessed, every cell is checked."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_one_line_error, main
+from tests.model_files import npy_bytes, save_runner_like
+
+MiB = 2**20
+
+
+@pytest.fixture(scope="module")
+def model3(tmp_path_factory):
+    """A classifier of 3 features into 2 classes, scaled x / 16 as the runner's metadata says."""
+    return save_runner_like(tmp_path_factory.mktemp("model3") / "model.npz", n_in=3, n_out=2)
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """A classifier of 8x8 images (64 features, pixels 0..16) into 10 classes."""
+    return save_runner_like(tmp_path_factory.mktemp("digits") / "model.npz", image_shape=(8, 8))
+
+
+def predicted_rows(model, path) -> list[dict]:
+    result = main("predict", model, path, "--json")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------------------------------- CSV headers
+@pytest.mark.parametrize("text,n_rows", [
+    ("a,b,c\n1,2,3\n4,5,6\n", 2),  # names: a header
+    ("0,1,2\n1,2,3\n4,5,6\n", 2),  # 0..n-1: pandas' names for unnamed columns (DataFrame.to_csv(index=False))
+    ("1,2,3\n4,5,6\n", 2),  # numbers: data
+    ("2,1,0\n4,5,6\n", 2),  # numbers that are not 0..n-1: data
+    ("0,1,3\n4,5,6\n", 2),
+    ("\ufeffa,b,c\r\n1,2,3\r\n\r\n\n", 1),  # a byte-order mark, CRLF and trailing blank lines
+    ("1,2,3", 1),  # no final newline
+    (" 1 , 2 ,3e0\n", 1),
+])
+def test_the_first_row_is_a_header_only_when_no_cell_is_a_number(model3, tmp_path, text, n_rows):
+    (tmp_path / "rows.csv").write_text(text, encoding="utf-8")
+    assert len(predicted_rows(model3, tmp_path / "rows.csv")) == n_rows
+
+
+def test_rows_from_a_csv_with_a_header_equal_the_same_rows_from_npy(model3, tmp_path):
+    X = np.random.default_rng(0).uniform(0, 16, size=(5, 3))
+    np.savetxt(tmp_path / "rows.csv", X, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
+    np.save(tmp_path / "rows.npy", X)
+    assert predicted_rows(model3, tmp_path / "rows.csv") == predicted_rows(model3, tmp_path / "rows.npy")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1,,3\n4,5,6\n", "line 1, column 2: '' is not a number"),  # numbers mixed with a blank: data, not a header
+    ("1,abc,3\n4,5,6\n", "line 1, column 2: 'abc' is not a number"),
+    (",,\n1,2,3\n", "line 1, column 1: '' is not a number"),  # a row of blanks is not a header
+    ("nan,inf,nan\n1,2,3\n", "line 1, column 1: 'nan' is not a finite number"),  # nan reads as a number
+    ("a,b,c\n1,2,3\n4,,6\n", "line 3, column 2 ('b'): '' is not a number; expected a finite number in every cell"),
+    ("a,b,c\n1,NaN,3\n", "line 2, column 2 ('b'): 'NaN' is not a finite number"),
+    ("a,b,c\n1,2,-inf\n", "line 2, column 3 ('c'): '-inf' is not a finite number"),
+    ("a,b,c\n1,2,1e999\n", "line 2, column 3 ('c'): '1e999' is not a finite number"),
+    ("a,b,c\n1,2,3\n4,5\n", "the model expects rows of 3 features, "),
+    ("a,b,c\n1,2,3,4\n", "line 2 has 4 cells"),
+    ("a,b,c\n1,2,3\n\n4,5,6\n", "line 3 is blank; expected a row of numbers"),
+    ('a,b,c\n1,2,"3\n4"\n', r"line 2, column 3 ('c'): '3\n4' is not a number"),  # a quoted newline: still one line
+    ('a,b,c\n1,2,"3\n4",\n5,x,6\n', "line 2 has 4 cells"),
+    ('a,b,c\n"1\n",2,3\n5,x,6\n', "line 4, column 2 ('b'): 'x'"),  # lines count the quoted newline
+    ("a,b,c\n", "holds no rows"),
+    ("a,b,c\n1,2,3\n" + "1," * 2 + "9" * 200 + "x\n", "line 3, column 3 ('c'): '9999"),
+])
+def test_a_bad_cell_is_an_error_naming_its_line_and_column(model3, tmp_path, text, message):
+    (tmp_path / "rows.csv").write_text(text)
+    result = main("predict", model3, tmp_path / "rows.csv")
+    assert_one_line_error(result, message)
+    assert str(tmp_path / "rows.csv") in result.stderr and len(result.stderr) < 400
+
+
+def test_the_issue_example_names_the_pixel(digits_model, tmp_path):
+    rows = np.random.default_rng(1).integers(0, 17, size=(3, 64)).astype(str)
+    rows[1, 4] = ""
+    lines = [",".join(f"pixel_{i}" for i in range(64)), *(",".join(row) for row in rows)]
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    assert_one_line_error(main("predict", digits_model, tmp_path / "rows.csv"),
+                          "rows.csv line 3, column 5 ('pixel_4'): '' is not a number; "
+                          "expected a finite number in every cell")
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf"])
+def test_npy_cells_that_are_not_finite_are_named_by_index(model3, tmp_path, cell):
+    X = np.ones((3, 3))
+    X[2, 1] = float(cell)
+    np.save(tmp_path / "rows.npy", X)
+    assert_one_line_error(main("predict", model3, tmp_path / "rows.npy"), f"rows.npy at index [2, 1]: {cell} is not a "
+                                                                          "finite number")
+
+
+def test_a_npy_header_declaring_a_huge_array_is_refused_before_allocating(model3, tmp_path):
+    path = tmp_path / "rows.npy"
+    path.write_bytes(npy_bytes(header={"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}, data=b"1234"))
+    tracemalloc.start()
+    try:
+        result = main("predict", model3, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_one_line_error(result, "cannot read")
+    assert "declares shape (1000000, 1000000) of float64" in result.stderr and peak < 16 * MiB
+
+
+@pytest.mark.parametrize("header,message", [
+    ({"descr": "|O", "fortran_order": False, "shape": (1, 3)}, "never unpickled"),
+    ({"descr": "<U3", "fortran_order": False, "shape": (1, 3)}, "expected booleans or integers or floats"),
+    ({"descr": "<c16", "fortran_order": False, "shape": (1, 3)}, "expected booleans or integers or floats"),
+    ({"descr": "<f8", "fortran_order": False, "shape": (-1, 3)}, "impossible shape"),
+])
+def test_npy_rows_of_other_dtypes_or_shapes_are_refused(model3, tmp_path, header, message):
+    (tmp_path / "rows.npy").write_bytes(npy_bytes(header=header, data=b"\x00" * 48))
+    assert_one_line_error(main("predict", model3, tmp_path / "rows.npy"), message)
