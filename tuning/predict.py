@@ -1,7 +1,8 @@
 """Use a final model on new inputs: rows of a .csv / .npy (read by `inputs`), or an image of a digit.
 
 Inputs are raw (as in the dataset); the scaling stored in the model's metadata is applied
-here, so the model sees exactly what it saw in training.
+here, so the model sees exactly what it saw in training. Every value must stay finite through
+that scaling and the network: an error names the cell, never a NaN prediction.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from .model_file import read_metadata
 from .preprocess import Affine, TargetScale
 
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
+
+
+def one_line(message: str) -> str:
+    """`message` with unprintable characters escaped: one line, whatever a path, a cell or a model file holds.
+
+    Not only newlines: str.splitlines also breaks at \\x1c-\\x1e, \\x85 and \\u2028, and an escape
+    sequence from a hostile file name would reach the terminal.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 @dataclass
@@ -49,8 +59,35 @@ class Predictor:
 
     def predict(self, rows: Rows | np.ndarray) -> np.ndarray:
         """Class probabilities (classification) or values in the target's units (regression)."""
-        output = self.model.predict(self.scale.apply(rows.values if isinstance(rows, Rows) else rows))
-        return self.target_scale.invert(output[:, 0]) if self.target_scale else output
+        rows = rows if isinstance(rows, Rows) else Rows(np.asarray(rows, dtype=np.float64), "input")
+        with np.errstate(all="ignore"):  # an overflow is reported below, as an error, not as a warning
+            scaled = self.scale.apply(rows.values)
+            if not np.isfinite(scaled).all():
+                self._overflow(rows, scaled)
+            output = self.model.predict(scaled)
+            output = self.target_scale.invert(output[:, 0]) if self.target_scale else output
+        finite = np.isfinite(output.reshape(len(output), -1)).all(axis=1)
+        if not finite.all():
+            raise UserError(f"predict: the model's output for {rows.row(int(np.argmin(finite)))} is not finite: "
+                            "its values overflow inside the network; expected inputs in the range of the training data")
+        return output
+
+    def _overflow(self, rows: Rows, scaled: np.ndarray):
+        i, j = (int(k) for k in np.argwhere(~np.isfinite(scaled))[0])
+        raise UserError(f"predict: {rows.cell(i, j)}: {rows.values[i, j]:g} becomes {scaled[i, j]} after the model's "
+                        f"scaling (x * {self.scale.mul[j]:g} + {self.scale.add[j]:g}, in float32); "
+                        "expected a value whose scaled form is a finite float32")
+
+
+# ---------------------------------------------------------------------------------------------- images
+def image_rows(predictor: Predictor, path: Path) -> tuple[np.ndarray, Rows]:
+    """An image as the model's grid, and as the one row of raw pixel values the model was trained on."""
+    if predictor.image_shape is None:
+        raise UserError(f"predict: this model was trained on {predictor.n_features} features, not images; "
+                        "give a .csv or .npy of feature rows")
+    grid = image_to_grid(path, predictor.image_shape)
+    low, high = predictor.feature_range
+    return grid, Rows((low + grid * (high - low)).reshape(1, -1), str(path))  # the pixel range of the training data
 
 
 def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -66,6 +103,7 @@ def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
             gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError) as exc:
         raise UserError(f"predict: cannot read {path} as an image: {exc}") from None
+
     def border(a: np.ndarray) -> np.ndarray:
         return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 

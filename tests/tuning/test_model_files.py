@@ -124,6 +124,17 @@ def test_an_uncompiled_network_is_refused_its_outputs_are_not_probabilities(digi
     assert_one_line_error(main("predict", path, rows64), "this network with no loss")
 
 
+@pytest.mark.parametrize("odd", ["\n", "\r", "\x1e", "\x0b", "\u2028", "\x1b[31m"])
+def test_an_error_stays_one_line_whatever_the_file_holds(digits_model, rows64, tmp_path, odd):
+    config = config_of(digits_model)
+    config["layers"][0]["config"][odd] = 1  # Python's message quotes the bad argument name as it is
+    path = rewrite(digits_model, tmp_path, f"odd{odd}name.npz", config=config)
+    result = main("predict", path, rows64)
+    assert_one_line_error(result, "got an unexpected keyword argument")
+    message = result.stderr[:-1]  # without the newline that ends it
+    assert odd not in message and message.count(repr(odd)[1:-1]) == 2  # escaped, in the name and the message
+
+
 def test_a_zip_with_an_encrypted_member_is_refused(work, digits_model, rows64):
     raw = bytearray(digits_model.read_bytes())
     for header in (b"PK\x03\x04", b"PK\x01\x02"):  # set the encryption flag in the local and central headers

@@ -1,4 +1,4 @@
-"""`predict` inputs: a CSV's header is never guessed, every cell is checked."""
+"""`predict` inputs: a CSV's header is never guessed, every cell is checked, overflow is an error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_one_line_error, main
-from tests.model_files import npy_bytes, save_runner_like
+from tests.model_files import arrays_of, config_of, npy_bytes, rewrite, save_runner_like
 
 MiB = 2**20
 
@@ -121,3 +121,34 @@ def test_a_npy_header_declaring_a_huge_array_is_refused_before_allocating(model3
 def test_npy_rows_of_other_dtypes_or_shapes_are_refused(model3, tmp_path, header, message):
     (tmp_path / "rows.npy").write_bytes(npy_bytes(header=header, data=b"\x00" * 48))
     assert_one_line_error(main("predict", model3, tmp_path / "rows.npy"), message)
+
+
+# ---------------------------------------------------------------------------------------------- overflow
+def test_a_value_that_overflows_after_scaling_names_its_cell(model3, tmp_path):
+    (tmp_path / "rows.csv").write_text("a,b,c\n1,2,3\n1,1e40,3\n")
+    assert_one_line_error(main("predict", model3, tmp_path / "rows.csv"),
+                          "rows.csv line 3, column 2 ('b'): 1e+40 becomes inf after the model's scaling "
+                          "(x * 0.0625 + 0, in float32)")
+    np.save(tmp_path / "rows.npy", np.array([[1.0, 2.0, -1e300]]))
+    assert_one_line_error(main("predict", model3, tmp_path / "rows.npy"), "rows.npy at index [0, 2]: -1e+300 "
+                                                                          "becomes -inf")
+
+
+def test_an_output_that_overflows_inside_the_network_is_an_error(model3, tmp_path):
+    arrays = arrays_of(model3)
+    path = rewrite(model3, tmp_path, "big.npz", replace={"param/0": np.full_like(arrays["param/0"], 1e30),
+                                                         "param/2": np.full_like(arrays["param/2"], 1e30)})
+    np.save(tmp_path / "rows.npy", np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
+    assert_one_line_error(main("predict", path, tmp_path / "rows.npy"),
+                          "rows.npy row 0 is not finite: its values overflow inside the network")
+
+
+def test_a_regression_value_that_overflows_in_target_units_is_an_error(tmp_path):
+    model = save_runner_like(tmp_path / "reg.npz", n_in=3, task="regression")
+    config = config_of(model)
+    config["metadata"]["target_scale"] = {"mean": 0.0, "std": 1e308}
+    bias = np.full_like(arrays_of(model)["param/3"], 100.0)
+    path = rewrite(model, tmp_path, "huge.npz", config=config, replace={"param/3": bias})
+    (tmp_path / "rows.csv").write_text("1,2,3\n")
+    assert_one_line_error(main("predict", path, tmp_path / "rows.csv"),
+                          "rows.csv line 1 is not finite")
