@@ -7,6 +7,8 @@ that scaling and the network: an error names the cell, never a NaN prediction.
 
 from __future__ import annotations
 
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,11 @@ from .model_file import read_metadata
 from .preprocess import Affine, TargetScale
 
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
+# Larger images are scaled down first: the grid is a few dozen pixels, and the square canvas the
+# digit is centred on (side x side float64) would otherwise take side**2 * 8 bytes for a long thin image.
+MAX_IMAGE_SIDE = 1024
+# What Pillow raises on damaged or truncated image bytes (UnidentifiedImageError is an OSError).
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 
 
 def one_line(message: str) -> str:
@@ -90,19 +97,36 @@ def image_rows(predictor: Predictor, path: Path) -> tuple[np.ndarray, Rows]:
     return grid, Rows((low + grid * (high - low)).reshape(1, -1), str(path))  # the pixel range of the training data
 
 
+def _open_gray(path: Path) -> np.ndarray:
+    """An image file in grayscale, values in [0, 1], at most MAX_IMAGE_SIDE pixels on a side."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its pixel limit and twice it: refuse both. It also warns of damage
+            # it reads past (corrupt EXIF data, a truncated tag): a damaged image is refused, not guessed at.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("error", UserWarning)
+            with Image.open(path) as image:
+                gray = image.convert("L")
+        if max(gray.size) > MAX_IMAGE_SIDE:
+            gray.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+        return np.asarray(gray, dtype=np.float64) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"predict: {path} is too large an image to read: {exc}") from None
+    except (*IMAGE_ERRORS, UserWarning) as exc:
+        raise UserError(f"predict: cannot read {path} as an image: {str(exc).strip()}") from None
+
+
 def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """An image file as the model's input grid, bright digit on dark, values in [0, 1].
 
     Grayscale; inverted when the background (the border) is light; cropped to the digit;
     centred on a square with MNIST's margin for 28x28 grids (a 20x20 box), resized.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
-    except (OSError, UnidentifiedImageError) as exc:
-        raise UserError(f"predict: cannot read {path} as an image: {exc}") from None
+    gray = _open_gray(path)
 
     def border(a: np.ndarray) -> np.ndarray:
         return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
@@ -119,11 +143,14 @@ def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
     top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
     square[top:top + gray.shape[0], left:left + gray.shape[1]] = gray
     height, width = shape
-    box = round(height * 20 / 28) if height >= 16 else height  # MNIST digits sit in a 20x20 box
+    # MNIST digits sit in a 20x20 box of their 28x28 grid; the box fits the shorter side of a grid that is not square
+    box = min(round(side * 20 / 28) if side >= 16 else side for side in shape)
     resized = Image.fromarray((square * 255).astype(np.uint8)).resize((box, box), Image.Resampling.LANCZOS)
     grid = np.zeros(shape)
     top, left = (height - box) // 2, (width - box) // 2
     grid[top:top + box, left:left + box] = np.asarray(resized, dtype=np.float64) / 255.0
+    if grid.max() <= 0:  # ink too faint to survive the resize
+        raise UserError(f"predict: {path} looks blank at {height}x{width}; expected an image of a digit")
     return grid / grid.max()
 
 

@@ -1,15 +1,19 @@
-"""`predict` inputs: a CSV's header is never guessed, every cell is checked, overflow is an error."""
+"""`predict` inputs: a CSV's header is never guessed, every cell is checked, overflow is an error, hostile images."""
 
 from __future__ import annotations
 
 import json
+import struct
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import assert_one_line_error, main
 from tests.model_files import arrays_of, config_of, npy_bytes, rewrite, save_runner_like
+from tuning.predict import image_to_grid
 
 MiB = 2**20
 
@@ -152,3 +156,56 @@ def test_a_regression_value_that_overflows_in_target_units_is_an_error(tmp_path)
     (tmp_path / "rows.csv").write_text("1,2,3\n")
     assert_one_line_error(main("predict", path, tmp_path / "rows.csv"),
                           "rows.csv line 1 is not finite")
+
+
+# ---------------------------------------------------------------------------------------------- images
+def _png(width: int, height: int, idat: bytes) -> bytes:
+    """A PNG whose header declares `width` x `height` 8-bit grey pixels, with the image data `idat`."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _digit(path, size=(40, 40)):
+    image = np.zeros(size[::-1], dtype=np.uint8)
+    image[size[1] // 4:3 * size[1] // 4, size[0] // 3:2 * size[0] // 3] = 255
+    Image.fromarray(image).save(path)
+    return path
+
+
+def test_a_decompression_bomb_is_refused(digits_model, tmp_path):
+    (tmp_path / "bomb.png").write_bytes(_png(100_000, 100_000, zlib.compress(b"\x00" * 1000)))
+    assert_one_line_error(main("predict", digits_model, tmp_path / "bomb.png"), "is too large an image to read")
+
+
+def test_an_image_past_pillows_warning_limit_is_refused_too(digits_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40x40 = 1600: above the limit, below twice it
+    assert_one_line_error(main("predict", digits_model, _digit(tmp_path / "d.png")), "is too large an image to read")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_a_truncated_image_is_refused(digits_model, tmp_path, suffix):
+    raw = _digit(tmp_path / f"d{suffix}", (200, 200)).read_bytes()
+    (tmp_path / f"cut{suffix}").write_bytes(raw[:len(raw) // 2])
+    assert_one_line_error(main("predict", digits_model, tmp_path / f"cut{suffix}"), "cannot read")
+
+
+def test_a_long_thin_image_is_read_in_bounded_memory(tmp_path):
+    path = _digit(tmp_path / "thin.png", (8000, 6))
+    tracemalloc.start()
+    try:
+        grid = image_to_grid(path, (28, 28))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert grid.shape == (28, 28) and grid.max() == 1.0 and peak < 64 * MiB
+
+
+@pytest.mark.parametrize("shape", [(16, 4), (4, 16), (28, 14)])
+def test_a_model_of_images_that_are_not_square_predicts(tmp_path, shape):
+    """The digit's box fits the shorter side: a grid narrower than MNIST's 20/28 box of its height works too."""
+    model = save_runner_like(tmp_path / "tall.npz", n_in=shape[0] * shape[1], image_shape=shape)
+    result = main("predict", model, _digit(tmp_path / "d.png"))
+    assert result.returncode == 0 and f"what the model sees ({shape[0]}x{shape[1]}):" in result.stdout, result.stderr
