@@ -181,23 +181,22 @@ def command_predict(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .predict import IMAGE_SUFFIXES, Predictor, image_to_grid, read_rows, shade, top_classes
+    from .inputs import IMAGE_SUFFIXES, read_rows
+    from .predict import Predictor, image_rows, one_line, shade, top_classes
 
     source = Path(args.input)
-    if not source.is_file():
-        raise UserError(f"predict: no such file {str(source)!r}")
-    predictor = Predictor.load(args.model)
-    grid = None
-    if source.suffix.lower() in IMAGE_SUFFIXES:
-        if predictor.image_shape is None:
-            raise UserError(f"predict: this model was trained on {predictor.n_features} features, not images; "
-                            "give a .csv or .npy of feature rows")
-        grid = image_to_grid(source, predictor.image_shape)
-        low, high = predictor.feature_range
-        rows = (low + grid * (high - low)).reshape(1, -1)  # the pixel range the model was trained on
-    else:
-        rows = read_rows(source, predictor.n_features)
-    output = predictor.predict(rows)
+    try:
+        if not source.is_file():
+            raise UserError(f"predict: no such file {str(source)!r}")
+        predictor = Predictor.load(args.model)
+        grid = None
+        if source.suffix.lower() in IMAGE_SUFFIXES:
+            grid, rows = image_rows(predictor, source)
+        else:
+            rows = read_rows(source, predictor.n_features)
+        output = predictor.predict(rows)
+    except UserError as exc:  # a path or a cell may hold a line break: the error stays one line
+        raise UserError(one_line(str(exc))) from None
 
     if predictor.task == "regression":
         records = [{"row": i, "predicted": float(v)} for i, v in enumerate(output)]

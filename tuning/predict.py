@@ -1,11 +1,14 @@
-"""Use a final model on new inputs: rows of a .csv / .npy, or an image of a digit.
+"""Use a final model on new inputs: rows of a .csv / .npy (read by `inputs`), or an image of a digit.
 
 Inputs are raw (as in the dataset); the scaling stored in the model's metadata is applied
-here, so the model sees exactly what it saw in training.
+here, so the model sees exactly what it saw in training. Every value must stay finite through
+that scaling and the network: an error names the cell, never a NaN prediction.
 """
 
 from __future__ import annotations
 
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +17,25 @@ import numpy as np
 from framework import Model, load_model
 
 from .errors import UserError
+from .inputs import Rows
+from .model_file import read_metadata
 from .preprocess import Affine, TargetScale
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
+# Larger images are scaled down first: the grid is a few dozen pixels, and the square canvas the
+# digit is centred on (side x side float64) would otherwise take side**2 * 8 bytes for a long thin image.
+MAX_IMAGE_SIDE = 1024
+# What Pillow raises on damaged or truncated image bytes (UnidentifiedImageError is an OSError).
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
+
+
+def one_line(message: str) -> str:
+    """`message` with unprintable characters escaped: one line, whatever a path, a cell or a model file holds.
+
+    Not only newlines: str.splitlines also breaks at \\x1c-\\x1e, \\x85 and \\u2028, and an escape
+    sequence from a hostile file name would reach the terminal.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 @dataclass
@@ -38,66 +56,66 @@ class Predictor:
             model = load_model(path)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        meta = model.metadata
-        if "scale" not in meta or "task" not in meta:
-            raise UserError(f"{path} is a model without the runner's preprocessing metadata; "
-                            "expected a model.npz written by `python main.py run`")
-        shape = meta.get("image_shape")
-        target = meta.get("target_scale")
-        return cls(model, Affine.from_dict(meta["scale"]), meta["task"], list(meta.get("classes") or []),
-                   tuple(shape) if shape else None, tuple(meta.get("feature_range", (0.0, 1.0))),
-                   TargetScale(**target) if target else None)
+        meta = read_metadata(model, path)
+        return cls(model, meta.scale, meta.task, meta.classes, meta.image_shape, meta.feature_range,
+                   meta.target_scale)
 
     @property
     def n_features(self) -> int:
         return self.model.n_in
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
+    def predict(self, rows: Rows | np.ndarray) -> np.ndarray:
         """Class probabilities (classification) or values in the target's units (regression)."""
-        output = self.model.predict(self.scale.apply(rows))
-        return self.target_scale.invert(output[:, 0]) if self.target_scale else output
+        rows = rows if isinstance(rows, Rows) else Rows(np.asarray(rows, dtype=np.float64), "input")
+        with np.errstate(all="ignore"):  # an overflow is reported below, as an error, not as a warning
+            scaled = self.scale.apply(rows.values)
+            if not np.isfinite(scaled).all():
+                self._overflow(rows, scaled)
+            output = self.model.predict(scaled)
+            output = self.target_scale.invert(output[:, 0]) if self.target_scale else output
+        finite = np.isfinite(output.reshape(len(output), -1)).all(axis=1)
+        if not finite.all():
+            raise UserError(f"predict: the model's output for {rows.row(int(np.argmin(finite)))} is not finite: "
+                            "its values overflow inside the network; expected inputs in the range of the training data")
+        return output
+
+    def _overflow(self, rows: Rows, scaled: np.ndarray):
+        i, j = (int(k) for k in np.argwhere(~np.isfinite(scaled))[0])
+        raise UserError(f"predict: {rows.cell(i, j)}: {rows.values[i, j]:g} becomes {scaled[i, j]} after the model's "
+                        f"scaling (x * {self.scale.mul[j]:g} + {self.scale.add[j]:g}, in float32); "
+                        "expected a value whose scaled form is a finite float32")
 
 
-def read_rows(path: Path, n_features: int) -> np.ndarray:
-    """Raw feature rows from a .csv (with or without a header row) or a .npy file."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            rows = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"predict: cannot read {path} as .npy: {exc}") from None
-    elif suffix == ".csv":
-        rows = _read_csv(path)
-    else:
-        raise UserError(f"predict: {path} has an unknown type; expected .csv, .npy or an image "
-                        f"({', '.join(IMAGE_SUFFIXES)})")
-    rows = rows.reshape(1, -1) if rows.ndim == 1 else rows
-    if rows.size == 0:
-        raise UserError(f"predict: {path} holds no rows; expected rows of {n_features} features")
-    if rows.ndim != 2 or rows.shape[1] != n_features:
-        raise UserError(f"predict: the model expects rows of {n_features} features, "
-                        f"{path} has shape {tuple(rows.shape)}")
-    if rows.dtype.kind not in "iubf" or not np.isfinite(rows).all():
-        raise UserError(f"predict: {path} must hold finite numbers only")
-    return rows.astype(np.float64)
+# ---------------------------------------------------------------------------------------------- images
+def image_rows(predictor: Predictor, path: Path) -> tuple[np.ndarray, Rows]:
+    """An image as the model's grid, and as the one row of raw pixel values the model was trained on."""
+    if predictor.image_shape is None:
+        raise UserError(f"predict: this model was trained on {predictor.n_features} features, not images; "
+                        "give a .csv or .npy of feature rows")
+    grid = image_to_grid(path, predictor.image_shape)
+    low, high = predictor.feature_range
+    return grid, Rows((low + grid * (high - low)).reshape(1, -1), str(path))  # the pixel range of the training data
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    import pandas as pd
+def _open_gray(path: Path) -> np.ndarray:
+    """An image file in grayscale, values in [0, 1], at most MAX_IMAGE_SIDE pixels on a side."""
+    from PIL import Image
 
     try:
-        frame = pd.read_csv(path, header=None)
-    except pd.errors.EmptyDataError:
-        return np.empty((0, 0))
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"predict: cannot read {path} as CSV: {exc}") from None
-    first = pd.to_numeric(frame.iloc[0], errors="coerce")
-    if first.isna().any():  # a header row of column names
-        frame = frame.iloc[1:]
-    try:
-        return frame.to_numpy(dtype=np.float64)
-    except ValueError:
-        raise UserError(f"predict: {path} has non-numeric values; expected numeric feature rows") from None
+        with warnings.catch_warnings():
+            # Pillow only warns between its pixel limit and twice it: refuse both. It also warns of damage
+            # it reads past (corrupt EXIF data, a truncated tag): a damaged image is refused, not guessed at.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("error", UserWarning)
+            with Image.open(path) as image:
+                gray = image.convert("L")
+        if max(gray.size) > MAX_IMAGE_SIDE:
+            gray.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+        return np.asarray(gray, dtype=np.float64) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"predict: {path} is too large an image to read: {exc}") from None
+    except (*IMAGE_ERRORS, UserWarning) as exc:
+        raise UserError(f"predict: cannot read {path} as an image: {str(exc).strip()}") from None
 
 
 def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -106,13 +124,10 @@ def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
     Grayscale; inverted when the background (the border) is light; cropped to the digit;
     centred on a square with MNIST's margin for 28x28 grids (a 20x20 box), resized.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
-    except (OSError, UnidentifiedImageError) as exc:
-        raise UserError(f"predict: cannot read {path} as an image: {exc}") from None
+    gray = _open_gray(path)
+
     def border(a: np.ndarray) -> np.ndarray:
         return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 
@@ -128,11 +143,14 @@ def image_to_grid(path: Path, shape: tuple[int, int]) -> np.ndarray:
     top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
     square[top:top + gray.shape[0], left:left + gray.shape[1]] = gray
     height, width = shape
-    box = round(height * 20 / 28) if height >= 16 else height  # MNIST digits sit in a 20x20 box
+    # MNIST digits sit in a 20x20 box of their 28x28 grid; the box fits the shorter side of a grid that is not square
+    box = min(round(side * 20 / 28) if side >= 16 else side for side in shape)
     resized = Image.fromarray((square * 255).astype(np.uint8)).resize((box, box), Image.Resampling.LANCZOS)
     grid = np.zeros(shape)
     top, left = (height - box) // 2, (width - box) // 2
     grid[top:top + box, left:left + box] = np.asarray(resized, dtype=np.float64) / 255.0
+    if grid.max() <= 0:  # ink too faint to survive the resize
+        raise UserError(f"predict: {path} looks blank at {height}x{width}; expected an image of a digit")
     return grid / grid.max()
 
 

@@ -18,6 +18,7 @@ from framework.losses import (
     SoftmaxCrossEntropy,
 )
 from framework.optimizers import SGD, Adam, RMSProp
+from tests.model_files import config_of, rewrite
 
 OPTIMIZERS = {
     "sgd": lambda: SGD(lr=0.05),
@@ -179,23 +180,6 @@ def good_file(tmp_path, small_classifier):
     path = tmp_path / "good.npz"
     small_classifier().compile(SoftmaxCrossEntropy(), Adam()).save(path)
     return path
-
-
-def rewrite(path, tmp_path, name, config=None, drop=(), replace=None):
-    """A copy of the model file at `path` with its config edited and arrays dropped or replaced."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files if key not in drop}
-    if config is not None:
-        arrays["__config__"] = np.array(config if isinstance(config, str) else json.dumps(config))
-    arrays.update(replace or {})
-    out = tmp_path / name
-    np.savez(out, **arrays)
-    return out
-
-
-def config_of(path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        return json.loads(str(data["__config__"]))
 
 
 def test_text_file_is_refused(tmp_path):

@@ -11,7 +11,8 @@ from PIL import Image
 
 from framework import load_model
 from tests.helpers import digit_images_28, main, make_mnist_folder, run_quick
-from tuning.predict import image_to_grid, read_rows, shade
+from tuning.inputs import read_rows
+from tuning.predict import image_to_grid, shade
 from tuning.preprocess import Affine
 
 ONE_CONFIG = ["search.repeats=1", "search.n_jobs=1", "search.space={lr = [0.1]}", "train.hidden_units=64"]
@@ -138,7 +139,8 @@ def test_a_table_model_refuses_images(tmp_path):
 
 def test_read_rows_skips_a_header_and_checks_width(tmp_path):
     (tmp_path / "h.csv").write_text("a,b\n1,2\n3,4\n")
-    assert read_rows(tmp_path / "h.csv", 2).tolist() == [[1, 2], [3, 4]]
+    rows = read_rows(tmp_path / "h.csv", 2)
+    assert rows.values.tolist() == [[1, 2], [3, 4]] and rows.names == ["a", "b"] and rows.lines == [2, 3]
     (tmp_path / "n.csv").write_text("1,2\n3,x\n")
-    with pytest.raises(Exception, match="non-numeric"):
+    with pytest.raises(Exception, match="n.csv line 2, column 2: 'x' is not a number"):
         read_rows(tmp_path / "n.csv", 2)
