@@ -101,9 +101,13 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
         raise ValueError(f"save: model.metadata must hold JSON-serialisable, finite values ({exc})") from None
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, __config__=np.array(text), **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, __config__=np.array(text), **arrays)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: the old file stays, and no half-written one beside it
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _build(registry: dict, spec, what: str, path):

@@ -12,7 +12,7 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import RunFailed, TuningWarning, UserError
+from .errors import RunFailed, TuningWarning, UserError, one_line
 
 COMMANDS = ("run", "report", "predict")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -182,21 +182,18 @@ def command_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .inputs import IMAGE_SUFFIXES, read_rows
-    from .predict import Predictor, image_rows, one_line, shade, top_classes
+    from .predict import Predictor, image_rows, shade, top_classes
 
     source = Path(args.input)
-    try:
-        if not source.is_file():
-            raise UserError(f"predict: no such file {str(source)!r}")
-        predictor = Predictor.load(args.model)
-        grid = None
-        if source.suffix.lower() in IMAGE_SUFFIXES:
-            grid, rows = image_rows(predictor, source)
-        else:
-            rows = read_rows(source, predictor.n_features)
-        output = predictor.predict(rows)
-    except UserError as exc:  # a path or a cell may hold a line break: the error stays one line
-        raise UserError(one_line(str(exc))) from None
+    if not source.is_file():
+        raise UserError(f"predict: no such file {str(source)!r}")
+    predictor = Predictor.load(args.model)
+    grid = None
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        grid, rows = image_rows(predictor, source)
+    else:
+        rows = read_rows(source, predictor.n_features)
+    output = predictor.predict(rows)
 
     if predictor.task == "regression":
         records = [{"row": i, "predicted": float(v)} for i, v in enumerate(output)]
@@ -227,14 +224,10 @@ def _progress_bar(total: int, quiet: bool):
     return tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line each on stderr: 'warning: ...' (the library's own need no category)."""
     label = "" if issubclass(category, TuningWarning) else f"{category.__name__}: "
-    print(f"warning: {label}{_one_line(message)}", file=sys.stderr)
+    print(f"warning: {label}{one_line(message)}", file=sys.stderr)
 
 
 def _os_error(exc: OSError) -> str:
@@ -254,16 +247,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.handler(args)
         except UserError as exc:
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         except RunFailed as exc:
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             return EXIT_FAILED
         except BrokenPipeError:  # `... | head` closed our stdout: stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
             return EXIT_FAILED
         except OSError as exc:
-            print(f"error: {_one_line(_os_error(exc))}", file=sys.stderr)
+            print(f"error: {one_line(_os_error(exc))}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

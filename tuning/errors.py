@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# Every character str.splitlines breaks a line at: a one-line message must hold none of them.
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+
 
 class UserError(Exception):
     """Bad input (config, data, folder, model file): the CLI prints the message on one line and exits 2."""
@@ -26,3 +31,10 @@ def shown(value, limit: int = 60) -> str:
     """`repr(value)` cut to `limit` characters, for error messages that must stay one short line."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(message) -> str:
+    """`message` as one printable line: line breaks of any kind become spaces, and other unprintable
+    characters (an escape sequence in a hostile file name) are shown escaped, never sent to the terminal."""
+    text = _LINE_BREAKS.sub(" ", str(message)).strip()
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

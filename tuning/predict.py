@@ -29,15 +29,6 @@ MAX_IMAGE_SIDE = 1024
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 
 
-def one_line(message: str) -> str:
-    """`message` with unprintable characters escaped: one line, whatever a path, a cell or a model file holds.
-
-    Not only newlines: str.splitlines also breaks at \\x1c-\\x1e, \\x85 and \\u2028, and an escape
-    sequence from a hostile file name would reach the terminal.
-    """
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-
-
 @dataclass
 class Predictor:
     """A loaded model with the preprocessing it was trained with."""

@@ -301,3 +301,20 @@ def test_rewrite_helper_keeps_a_loadable_file(tmp_path, small_classifier):
     assert isinstance(load_model(path), Model)
     with zipfile.ZipFile(path) as archive:
         assert "__config__.npy" in archive.namelist()
+
+
+def test_a_save_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from framework import Dense, Model, serialization
+
+    model = Model([Dense(3, 2)], seed=0).compile("softmax_cross_entropy")
+    path = tmp_path / "model.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(serialization.np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        model.save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
