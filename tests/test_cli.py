@@ -44,7 +44,7 @@ def test_run_writes_the_folder_and_prints_a_leaderboard(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "val_accuracy (mean ± std)" in result.stdout and "test_accuracy" in result.stdout
     assert len(pd.read_csv(tmp_path / "exp" / "runs.csv")) == 8
-    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    assert result.stderr == "", result.stderr  # no progress bar when stderr is not a terminal, no warnings
 
 
 @pytest.fixture(scope="module")
