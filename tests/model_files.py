@@ -20,8 +20,10 @@ def runner_metadata(n_in: int, n_out: int, task: str = "classification", image_s
         "task": task, "dataset": "made-up",
         "classes": [f"c{i}" for i in range(n_out)] if task == "classification" else [],
         "image_shape": list(image_shape) if image_shape else None,
+        "label": "",
         "feature_range": [0.0, 16.0],
-        "scale": {"mul": [1 / 16] * n_in, "add": [0.0] * n_in},
+        "preprocessor": {"columns": None, "n_inputs": n_in, "scale": {"mul": [1 / 16] * n_in, "add": [0.0] * n_in},
+                         "impute": False},
         "target_scale": {"mean": 150.0, "std": 75.0} if task == "regression" else None,
         "params": {"lr": 0.1},
     }

@@ -181,7 +181,7 @@ def command_predict(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .inputs import IMAGE_SUFFIXES, read_rows
+    from .inputs import IMAGE_SUFFIXES, read_rows, read_table
     from .predict import Predictor, image_rows, shade, top_classes
 
     source = Path(args.input)
@@ -191,6 +191,11 @@ def command_predict(args: argparse.Namespace) -> int:
     grid = None
     if source.suffix.lower() in IMAGE_SUFFIXES:
         grid, rows = image_rows(predictor, source)
+    elif predictor.columns is not None:  # a model of named columns: a CSV with a header, matched by name
+        if source.suffix.lower() != ".csv":
+            raise UserError(f"predict: this model was trained on named columns; give a .csv with a header naming "
+                            f"them, not {source.suffix or 'a file without a type'}")
+        rows = read_table(source, predictor.columns)
     else:
         rows = read_rows(source, predictor.n_features)
     output = predictor.predict(rows)

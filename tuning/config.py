@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, shown
-from .schema import DEFAULTS, EXECUTION_KEYS, INTEGER_TRAIN_KEYS, RULES, check_value
+from .schema import BUILTIN_DATASETS, DEFAULTS, EXECUTION_KEYS, INTEGER_TRAIN_KEYS, RULES, check_value
 
 MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few hundred bytes; anything this large is not one
 MAX_TRIALS = 1_000_000  # candidates x repeats: more would take days and its specs alone gigabytes
@@ -227,14 +227,33 @@ def _read_text(path: Path) -> str:
                           "expected a TOML file") from None
 
 
+def default_name(dataset: str) -> str:
+    """The results folder's name when none is given: the dataset's (a file's stem, as a folder name)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(dataset).stem if dataset not in BUILTIN_DATASETS else dataset
+                  ).strip("_") or "experiment"
+
+
+def _beside(path: Path, file_config: dict) -> dict:
+    """A dataset path in an experiment file means the file's own folder first, then the current one."""
+    data = file_config.get("data")
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, str) and dataset not in BUILTIN_DATASETS and not Path(dataset).expanduser().is_absolute():
+        beside = path.parent / Path(dataset).expanduser()
+        if beside.exists():
+            data["dataset"] = str(beside)
+    return file_config
+
+
 def load_experiment(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Experiment:
     """Read the TOML file at `path` (None = defaults only), apply `section.key=value` overrides, validate."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        _merge(config, _toml(_read_text(Path(path)), shown(str(path))))
+        _merge(config, _beside(Path(path), _toml(_read_text(Path(path)), shown(str(path)))))
     for text in overrides:
         _override(config, text)
     _check_all(config)
+    if not config["name"]:
+        config["name"] = default_name(config["data"]["dataset"])
     _check_space(config)
     _check_size(config)
     if config["search"]["strategy"] == "halving" and config["train"]["early_stopping"]:

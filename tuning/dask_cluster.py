@@ -152,7 +152,7 @@ class DaskCluster(Executor):
         self._sent[id(data)] = (data, sent)  # holding `data` keeps its id from being reused
         return sent
 
-    def run(self, specs: list[TrialSpec], data: TrialData) -> Iterator[TrialRecord]:
+    def run(self, specs: list[TrialSpec], data: list[TrialData]) -> Iterator[TrialRecord]:
         """Submit every trial and yield the records as they finish; unfinished trials are cancelled
         if the caller stops early (an exception, Ctrl-C, or closing the generator)."""
         distributed = _import_distributed()
@@ -163,7 +163,7 @@ class DaskCluster(Executor):
         pending: dict[str, tuple] = {}  # task key -> (future, spec, the data it was given)
 
         def submit(spec: TrialSpec):
-            task_data = self._data_for_workers(data)
+            task_data = self._data_for_workers(data[spec.fold])
             key = f"trial-{spec.trial_id}-{uuid.uuid4().hex[:8]}"  # unique: never deduplicated or cached
             function = run_scattered if isinstance(task_data, distributed.Future) else run_trial
             future = self.client.submit(function, spec, task_data, TRIAL_BLAS_THREADS, key=key, pure=False)
@@ -173,12 +173,12 @@ class DaskCluster(Executor):
         try:
             done = distributed.as_completed([submit(spec) for spec in specs], loop=self.client.loop,
                                             with_results=True, raise_errors=False)
-            yield from self._collect(distributed, done, pending, submit, data)
+            yield from self._collect(distributed, done, pending, submit)
         finally:
             if pending and self.client is not None and self.client.status == "running":
                 self.client.cancel([f for f, _, _ in pending.values()])
 
-    def _collect(self, distributed, done, pending: dict, submit, data: TrialData) -> Iterator[TrialRecord]:
+    def _collect(self, distributed, done, pending: dict, submit) -> Iterator[TrialRecord]:
         """Yield each finished trial's record once; resubmit trials whose scattered data was lost."""
         seen: set[str] = set()
         resends = 0
@@ -188,7 +188,7 @@ class DaskCluster(Executor):
             if future.status != "finished" and lost_data and not _killed_worker(distributed, result):
                 # Every worker holding the scattered data died, so the scheduler dropped the trials
                 # that needed it: scatter it again (once, for the first such trial) and resubmit them.
-                if self._sent[id(data)][1] is task_data:
+                if any(sent is task_data for _, sent in self._sent.values()):
                     resends += 1
                     if resends > MAX_RESENDS:
                         raise RuntimeError(f"the Dask workers holding the data died {resends} times; finished "

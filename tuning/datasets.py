@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from framework.model import ROW_CHUNK
 
+from .columns import split_table
 from .errors import UserError
+from .preprocess import NUMERIC
 from .schema import BUILTIN_DATASETS
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -25,15 +28,22 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass
 class Dataset:
-    """Raw features and targets as loaded, before any split or scaling."""
+    """Raw features and targets as loaded, before any split or scaling.
+
+    `X` is an array of numbers (built-in sets, .npz, MNIST: features by position) or a DataFrame of named
+    columns (a CSV), whose `roles` say which are numeric and which categorical.
+    """
 
     name: str
-    X: np.ndarray
+    X: np.ndarray | pd.DataFrame
     y: np.ndarray  # class indices 0..k-1 (classification) or float values (regression)
     task: str  # "classification" | "regression"
     classes: list = field(default_factory=list)  # original label of each class index
     image_shape: tuple[int, int] | None = None  # (8, 8) for digits, (28, 28) for MNIST
     test: tuple[np.ndarray, np.ndarray] | None = None  # a test split the source already fixes
+    roles: dict[str, str] | None = None  # a table's columns: numeric | categorical
+    notes: list[str] = field(default_factory=list)  # what loading noticed (dropped columns, rows left out)
+    label: str = ""  # a table's label column
 
 
 # ----------------------------------------------------------------------------- loading
@@ -67,32 +77,18 @@ def _encode_labels(y: np.ndarray, task: str, source: str) -> tuple[np.ndarray, s
     return index.astype(np.int64), task, labels
 
 
-def _load_csv(path: Path, target: str, task: str) -> Dataset:
-    import pandas as pd
-
+def _load_csv(path: Path, target: str, task: str, options: dict) -> Dataset:
     try:
         frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"data: cannot read {path} as CSV: {exc}") from None
-    if frame.shape[1] < 2 or frame.shape[0] < 2:
-        raise UserError(f"data: {path} needs a label column and at least one feature column, "
-                        f"and at least 2 rows; got shape {frame.shape}")
-    label = target or frame.columns[0]
-    if label not in frame.columns:
-        raise UserError(f"data: {path} has no column {label!r}; columns are {', '.join(map(str, frame.columns))}")
-    features = frame.drop(columns=[label])
-    for column in features.columns:
-        if features[column].dtype.kind not in "iubf":
-            raise UserError(f"data: {path} column {column!r} is not numeric (dtype {features[column].dtype}); "
-                            "expected numeric features")
-    missing = features.isna().sum()
-    if missing.any():
-        column = missing.idxmax()
-        raise UserError(f"data: {path} column {column!r} has {missing[column]} missing values; expected none")
-    X = features.to_numpy(dtype=np.float64)
-    check_features(X, str(path), [str(c) for c in features.columns], first_line=2)  # line 1 is the header
-    y, task, classes = _encode_labels(frame[label].to_numpy(), task, str(path))
-    return Dataset(path.stem, X, y, task, classes)
+    table = split_table(frame, str(path), target, **options)
+    numeric = [name for name, role in table.roles.items() if role == NUMERIC]
+    check_features(table.features[numeric].to_numpy(dtype=np.float64), str(path), numeric, first_line=2,
+                   allow_missing=options.get("missing", "impute") == "impute")
+    y, task, classes = _encode_labels(table.label.to_numpy(), task, str(path))
+    return Dataset(path.stem, table.features, y, task, classes, roles=table.roles, notes=table.notes,
+                   label=str(table.label.name))
 
 
 def _load_npz(path: Path, task: str) -> Dataset:
@@ -176,14 +172,18 @@ def _from_arrays(name: str, X, y, test, task: str, source: str) -> Dataset:
     return Dataset(name, X, y, task, classes, image_shape, test)
 
 
-def check_features(X: np.ndarray, source: str, names: list[str] | None = None, first_line: int = 0) -> None:
-    """Refuse NaN, inf and values beyond float32's range (the network computes in float32), naming the first
-    such cell: row `first_line + i` of the file (0 = the array's own row index), column name or position."""
+def check_features(X: np.ndarray, source: str, names: list[str] | None = None, first_line: int = 0,
+                   allow_missing: bool = False) -> None:
+    """Refuse NaN (unless `allow_missing`: a table's gaps are imputed), inf and values beyond float32's range
+    (the network computes in float32), naming the first such cell: row `first_line + i` of the file
+    (0 = the array's own row index), column name or position."""
     if X.dtype.kind not in "fc":
         return  # integers and booleans are always finite and far inside float32's range
     for start in range(0, len(X), ROW_CHUNK):  # a slice at a time: no full-size mask
         block = np.abs(X[start:start + ROW_CHUNK])
         bad = ~(block <= FLOAT32_MAX)  # NaN compares false, so it is caught too
+        if allow_missing:
+            bad &= ~np.isnan(block)
         if bad.any():
             row, column = (int(i) for i in np.argwhere(bad)[0])
             value = float(X[start + row, column])
@@ -195,12 +195,17 @@ def check_features(X: np.ndarray, source: str, names: list[str] | None = None, f
                             "within float32's range (the network computes in float32)")
 
 
-def load_dataset(spec: str, target: str = "", task: str = "auto") -> Dataset:
-    """Load a built-in set by name, or a .csv, .npz or MNIST IDX folder by path."""
+def load_dataset(spec: str, target: str = "", task: str = "auto", categorical=(), drop=(),
+                 missing: str = "impute") -> Dataset:
+    """Load a built-in set by name, or a .csv, .npz or MNIST IDX folder by path.
+
+    `target`, `categorical` and `drop` name a CSV's columns; `missing` says what a CSV's gaps become.
+    """
     path = Path(spec).expanduser()
-    if target and (spec in BUILTIN_DATASETS or path.suffix.lower() != ".csv"):
-        raise UserError(f"data: data.target = {target!r} names a CSV column, but {spec!r} is not a CSV file "
-                        "(its targets are fixed); leave data.target empty")
+    for key, value in (("target", target), ("categorical", categorical), ("drop", drop)):
+        if value and (spec in BUILTIN_DATASETS or path.suffix.lower() != ".csv"):
+            raise UserError(f"data: data.{key} = {value!r} applies to a CSV file's columns, but {spec!r} is not a "
+                            f"CSV file (its features and targets are fixed); leave data.{key} empty")
     if spec in BUILTIN_DATASETS:
         dataset = _builtin(spec)
         if task not in ("auto", dataset.task):
@@ -212,16 +217,24 @@ def load_dataset(spec: str, target: str = "", task: str = "auto") -> Dataset:
     if path.is_dir():
         return _load_mnist_folder(path, task)
     if path.suffix.lower() == ".csv":
-        return _load_csv(path, target, task)
+        return _load_csv(path, target, task, {"categorical": categorical, "drop": drop, "missing": missing})
     if path.suffix.lower() == ".npz":
         return _load_npz(path, task)
     raise UserError(f"data: {path} has an unknown type; expected a .csv, a .npz or a folder of MNIST IDX files")
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
-    """A short hash of arrays' shapes, dtypes and bytes: identifies the data a trial saw."""
+def fingerprint(*arrays) -> str:
+    """A short hash of arrays' (or tables') shapes, types and values: identifies the data a trial saw."""
     digest = hashlib.sha256()
     for a in arrays:
+        if isinstance(a, pd.DataFrame):
+            digest.update(f"table{a.shape}".encode())
+            for name, column in a.items():
+                numbers = column.dtype.kind in "biuf"
+                digest.update(f"{name}:{column.dtype}".encode())
+                digest.update(column.to_numpy(dtype=np.float64).tobytes() if numbers else
+                              "\x1f".join(map(str, column.tolist())).encode("utf-8", "surrogatepass"))
+            continue
         a = np.ascontiguousarray(a)
         digest.update(f"{a.shape}{a.dtype}".encode())
         digest.update(a.data)
@@ -229,22 +242,53 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 
 # ----------------------------------------------------------------------------- splitting
+def rows(X, index: np.ndarray):
+    """The rows `index` of an array or a DataFrame (numbered 0.. in their new order)."""
+    return X.iloc[index].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[index]
+
+
 @dataclass
 class Splits:
-    """Train / validation rows, and the test rows behind `test()`, which counts every read."""
+    """The rows trials learn from (`rest`: training and validation), the ways they are cut into training and
+    validation rows (`folds`: one holdout split, or k folds), and the test rows behind `test()`, which counts
+    every read."""
 
     dataset: Dataset
-    train_index: np.ndarray | None
-    val_index: np.ndarray | None
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    _X_test: np.ndarray
+    X_rest: np.ndarray | pd.DataFrame
+    y_rest: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]  # (training, validation) positions in the rest
+    cross_validated: bool
+    _X_test: np.ndarray | pd.DataFrame
     _y_test: np.ndarray
     test_reads: int = 0
 
-    def test(self) -> tuple[np.ndarray, np.ndarray]:
+    def fold(self, k: int) -> tuple:
+        """(X_train, y_train, X_val, y_val) of fold `k` (0 for the holdout split), raw."""
+        train, val = self.folds[k]
+        return rows(self.X_rest, train), self.y_rest[train], rows(self.X_rest, val), self.y_rest[val]
+
+    @property
+    def X_train(self):
+        return rows(self.X_rest, self.folds[0][0])
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y_rest[self.folds[0][0]]
+
+    @property
+    def X_val(self):
+        return rows(self.X_rest, self.folds[0][1])
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y_rest[self.folds[0][1]]
+
+    def refit_rows(self) -> np.ndarray:
+        """Positions in the rest the final model trains on: every non-test row (a holdout's training rows,
+        then its validation rows)."""
+        return np.concatenate(self.folds[0]) if not self.cross_validated else np.arange(len(self.y_rest))
+
+    def test(self) -> tuple:
         """The held-out test rows (raw). Each call is counted in `test_reads`."""
         self.test_reads += 1
         return self._X_test, self._y_test
@@ -254,28 +298,33 @@ class Splits:
         return len(self._y_test)
 
 
-def split(dataset: Dataset, test_size: float, val_size: float, seed: int) -> Splits:
-    """Stratified (for classification) train / validation / test split with scikit-learn.
+def split(dataset: Dataset, test_size: float, val_size: float, seed: int, folds: int = 0) -> Splits:
+    """Stratified (for classification) test split, then a validation split or `folds` folds, with scikit-learn.
 
-    `val_size` is a share of what is left after the test split. A dataset with its own
-    test split (.npz x_test, MNIST t10k) keeps it and only splits off validation rows.
+    `val_size` is a share of what is left after the test split. A dataset with its own test split
+    (.npz x_test, MNIST t10k) keeps it. With `folds` = k > 0, the non-test rows are cut into k folds
+    (StratifiedKFold / KFold, shuffled with `seed`) and `val_size` is not used.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     y = dataset.y
     stratify = dataset.task == "classification"
-    index = np.arange(len(y))
     try:
         if dataset.test is None:
-            rest, test_idx = train_test_split(index, test_size=test_size, random_state=seed,
-                                              stratify=y if stratify else None)
-            X_test, y_test = dataset.X[test_idx], y[test_idx]
+            rest, test_index = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed,
+                                                stratify=y if stratify else None)
+            X_test, y_test = rows(dataset.X, test_index), y[test_index]
         else:
-            rest, (X_test, y_test) = index, dataset.test
-        train_idx, val_idx = train_test_split(rest, test_size=val_size, random_state=seed,
-                                              stratify=y[rest] if stratify else None)
+            rest, (X_test, y_test) = np.arange(len(y)), dataset.test
+        y_rest = y[rest]
+        if folds:
+            cutter = (StratifiedKFold if stratify else KFold)(folds, shuffle=True, random_state=seed)
+            cuts = [(train, val) for train, val in cutter.split(np.zeros(len(rest)), y_rest)]
+        else:  # positions within the rest: the same rows as splitting the rest's own indices
+            cuts = [tuple(train_test_split(np.arange(len(rest)), test_size=val_size, random_state=seed,
+                                           stratify=y_rest if stratify else None))]
     except ValueError as exc:
-        raise UserError(f"data: cannot split {dataset.name} ({len(y)} rows) with test_size={test_size}, "
-                        f"val_size={val_size}: {exc}") from None
-    return Splits(dataset, train_idx, val_idx, dataset.X[train_idx], y[train_idx], dataset.X[val_idx],
-                  y[val_idx], X_test, y_test)
+        how = f"{folds} folds" if folds else f"val_size={val_size}"
+        raise UserError(f"data: cannot split {dataset.name} ({len(y)} rows) with test_size={test_size}, {how}: "
+                        f"{exc}") from None
+    return Splits(dataset, rows(dataset.X, rest), y_rest, cuts, bool(folds), X_test, y_test)

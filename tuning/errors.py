@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-# Every character str.splitlines breaks a line at: a one-line message must hold none of them.
-_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
-
 
 class UserError(Exception):
     """Bad input (config, data, folder, model file): the CLI prints the message on one line and exits 2."""
@@ -34,7 +29,6 @@ def shown(value, limit: int = 60) -> str:
 
 
 def one_line(message) -> str:
-    """`message` as one printable line: line breaks of any kind become spaces, and other unprintable
-    characters (an escape sequence in a hostile file name) are shown escaped, never sent to the terminal."""
-    text = _LINE_BREAKS.sub(" ", str(message)).strip()
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """`message` as one printable line: every unprintable character (a line break of any kind, which
+    str.splitlines breaks at, or an escape sequence in a hostile file name) is shown escaped, as repr would."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))

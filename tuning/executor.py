@@ -1,7 +1,8 @@
 """Where trials run: in this process, in local worker processes (joblib's loky), or on a Dask cluster.
 
 Every executor shares one interface: `run(specs, data)` yields each `TrialRecord` as its trial
-finishes (in no particular order), so the parent can store it at once; `workers` says how many
+finishes (in no particular order), so the parent can store it at once (`data` holds a TrialData
+per fold, one for a holdout split, and a trial trains on `data[spec.fold]`); `workers` says how many
 trials run at a time; `with` closes it. `open_executor` picks one from the experiment's search
 settings. Every backend runs the same `run_trial` with one BLAS thread, so the records are the
 same bit for bit whichever backend, worker count or machine ran them (given the same versions).
@@ -47,7 +48,7 @@ class Executor:
         """Trials that run at a time."""
         raise NotImplementedError
 
-    def run(self, specs: list[TrialSpec], data: TrialData) -> Iterator[TrialRecord]:
+    def run(self, specs: list[TrialSpec], data: list[TrialData]) -> Iterator[TrialRecord]:
         """Run the trials, yielding each record as it finishes; closing the iterator cancels the rest."""
         raise NotImplementedError
 
@@ -100,19 +101,19 @@ class LocalPool(Executor):
 
         return max(1, joblib.effective_n_jobs(self.n_jobs))
 
-    def run(self, specs: list[TrialSpec], data: TrialData) -> Iterator[TrialRecord]:
+    def run(self, specs: list[TrialSpec], data: list[TrialData]) -> Iterator[TrialRecord]:
         workers = min(self.workers, len(specs))
         if workers <= 1:
-            yield from (self.task(spec, data, TRIAL_BLAS_THREADS) for spec in specs)
+            yield from (self.task(spec, data[spec.fold], TRIAL_BLAS_THREADS) for spec in specs)
             return
-        shared = self.shared(data)  # workers map the arrays instead of receiving copies per trial
+        shared = [self.shared(fold) for fold in data]  # workers map the arrays instead of receiving copies
         queue = list(reversed(specs))
         while queue:
             suspects = yield from self._run_pool(queue, shared, workers)
             for spec in suspects:  # alone on a fresh pool: a second death is this trial's doing
                 yield from self._run_alone(spec, shared)
 
-    def _run_pool(self, queue: list[TrialSpec], data: TrialData, workers: int) -> Iterator[TrialRecord]:
+    def _run_pool(self, queue: list[TrialSpec], data: list[TrialData], workers: int) -> Iterator[TrialRecord]:
         """Keep every worker busy (a trial running, one queued, so no worker waits on this process), yielding
         records as they finish, until the queue is empty or a worker dies; returns the trials that were
         running or queued when it died."""
@@ -126,7 +127,7 @@ class LocalPool(Executor):
             while queue or running:
                 while queue and len(running) < 2 * workers:  # one running and one queued per worker
                     spec = queue.pop()
-                    running[executor.submit(self.task, spec, data, TRIAL_BLAS_THREADS)] = spec
+                    running[executor.submit(self.task, spec, data[spec.fold], TRIAL_BLAS_THREADS)] = spec
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     spec = running.pop(future)
@@ -139,11 +140,11 @@ class LocalPool(Executor):
             executor.shutdown(wait=False, kill_workers=True)
             raise
 
-    def _run_alone(self, spec: TrialSpec, data: TrialData) -> Iterator[TrialRecord]:
+    def _run_alone(self, spec: TrialSpec, data: list[TrialData]) -> Iterator[TrialRecord]:
         from joblib.externals.loky.process_executor import BrokenProcessPool
 
         try:
-            yield _pool(1).submit(self.task, spec, data, TRIAL_BLAS_THREADS).result()
+            yield _pool(1).submit(self.task, spec, data[spec.fold], TRIAL_BLAS_THREADS).result()
         except BrokenProcessPool as exc:
             yield TrialRecord.failed(spec.trial_id, f"WorkerDied: the worker process running this trial died twice "
                                                     f"(killed, or out of memory?): {exc}")

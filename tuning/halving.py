@@ -106,7 +106,7 @@ def _state_after(prep, spec: TrialSpec, rung: int, schedule: list[int]) -> Train
     for r in range(start, rung + 1):
         segment = spec.segment(r, schedule[r - 1] if r else 0, schedule[r], derive_seed(spec.seed, r), state,
                                keep_state=True)
-        record = run_trial(segment, prep.data, TRIAL_BLAS_THREADS)
+        record = run_trial(segment, prep.data[spec.fold], TRIAL_BLAS_THREADS)
         if record.state is None:
             raise RunFailed(f"halving: trial {spec.trial_id} could not be trained again to rebuild its lost "
                             f"checkpoint ({record.error}); use --force to start the search over")
@@ -150,12 +150,12 @@ def _promoted(prep, store: ExperimentStore, rung: int, size: int, alive: list[in
 
 def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     """Run every rung (resuming from the journal), then write runs.csv from each trial's latest rung."""
-    experiment, task, folder = prep.experiment, prep.data.task, prep.folder
+    experiment, task, folder = prep.experiment, prep.task, prep.folder
     search = experiment.search
     schedule = rung_schedule(search["min_epochs"], search["eta"], experiment.train["epochs"])
     configs = sorted({spec.config_id for spec in prep.specs})
     sizes = rung_sizes(len(configs), search["eta"], len(schedule))
-    columns = runs_columns(prep.params, task, halving=True)
+    columns = runs_columns(prep.params, task, halving=True, folds=prep.splits.cross_validated)
     store = ExperimentStore(folder, columns, history_columns(task, halving=True), journal=RUNGS_FILE,
                             key=("trial_id", "rung"))
     stored = store.open(known={f"{spec.trial_id}/{rung}" for spec in prep.specs for rung in range(len(schedule))})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from framework.archive import ArchiveError, read_npy
 
-from .errors import UserError
+from .errors import TuningWarning, UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -48,6 +49,45 @@ class Rows:
         if not self.lines:
             return f"{self.source} at index [{i}, {j}]"  # .npy rows: numpy's 0-based index
         return _where(self.source, self.lines[i], j, self.names)
+
+
+def read_table(path: Path, columns: list[str]):
+    """Rows of a model trained on named columns: a CSV whose header names them, matched by name.
+
+    Order does not matter; other columns (the label among them) are left out with a warning; a missing
+    one is an error naming it. Cells are read as training read them (pandas), gaps included; the rows
+    are numbered by their file lines, so an error names the line.
+    """
+    import pandas as pd
+
+    records = _csv_records(path)
+    if not records or not set(columns) & set(records[0][1]):
+        raise UserError(f"predict: {path} has no header naming the model's columns; expected a first row with "
+                        f"{', '.join(map(repr, columns[:5]))}{', ...' if len(columns) > 5 else ''}")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise UserError(f"predict: cannot read {path} as CSV: {exc}") from None
+    frame.index = pd.Index([line for line, _ in records[1:]], name="line")
+    frame.attrs["source"] = str(path)
+    return select_columns(frame, columns, str(path))
+
+
+def select_columns(frame, columns: list[str], source: str):
+    """`frame`'s columns the model was trained on, by name; a missing one is an error, others are left out."""
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise UserError(f"predict: {source} lacks the column(s) {', '.join(map(repr, missing))} the model was "
+                        "trained on; expected every one (in any order)")
+    extra = [str(name) for name in frame.columns if name not in columns]
+    if extra:
+        warnings.warn(f"{source}: column(s) {', '.join(map(repr, extra[:5]))}{', ...' if len(extra) > 5 else ''} "
+                      "are not the model's: left out", TuningWarning, stacklevel=3)
+    if frame.empty:
+        raise UserError(f"predict: {source} holds no rows")
+    selected = frame[columns]
+    selected.attrs["source"] = source
+    return selected
 
 
 def read_rows(path: Path, n_features: int) -> Rows:

@@ -19,8 +19,8 @@ from .errors import TuningWarning, UserError, shown
 from .trial import TrialStatus
 
 # Columns that hold numbers (or nothing, for a failed trial's metrics) wherever they appear.
-NUMERIC = {"config_id", "repeat", "seed", "rung", "epochs", "final_epoch", "epoch", "loss", "accuracy", "val_loss",
-           "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy", "fit_seconds", "seconds"}
+NUMERIC = {"config_id", "repeat", "fold", "seed", "rung", "epochs", "final_epoch", "epoch", "loss", "accuracy",
+           "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy", "fit_seconds", "seconds"}
 STATUSES = {str(status) for status in TrialStatus}
 
 

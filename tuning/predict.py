@@ -1,8 +1,10 @@
-"""Use a final model on new inputs: rows of a .csv / .npy (read by `inputs`), or an image of a digit.
+"""Use a final model on new inputs: rows of a .csv / .npy / DataFrame (read by `inputs`), or an image of a digit.
 
-Inputs are raw (as in the dataset); the scaling stored in the model's metadata is applied
-here, so the model sees exactly what it saw in training. Every value must stay finite through
-that scaling and the network: an error names the cell, never a NaN prediction.
+Inputs are raw (as in the dataset); the preprocessing stored in the model's metadata is applied
+here, so the model sees exactly what it saw in training. A model trained on named columns takes
+them by name (a header, or a DataFrame's columns); one trained on unnamed features, by position.
+Every value must stay finite through the preprocessing and the network: an error names the cell,
+never a NaN prediction.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import numpy as np
 from framework import Model, load_model
 
 from .errors import UserError
-from .inputs import Rows
+from .inputs import Rows, select_columns
 from .model_file import read_metadata
-from .preprocess import Affine, TargetScale
+from .preprocess import Preprocessor, TargetScale, is_table
 
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
 # Larger images are scaled down first: the grid is a few dozen pixels, and the square canvas the
@@ -34,11 +36,11 @@ class Predictor:
     """A loaded model with the preprocessing it was trained with."""
 
     model: Model
-    scale: Affine
+    preprocessor: Preprocessor
     task: str
     classes: list[str]
     image_shape: tuple[int, int] | None
-    feature_range: tuple[float, float]
+    feature_range: tuple[float, float] | None
     target_scale: TargetScale | None
 
     @classmethod
@@ -48,33 +50,72 @@ class Predictor:
         except ValueError as exc:
             raise UserError(str(exc)) from None
         meta = read_metadata(model, path)
-        return cls(model, meta.scale, meta.task, meta.classes, meta.image_shape, meta.feature_range,
+        return cls(model, meta.preprocessor, meta.task, meta.classes, meta.image_shape, meta.feature_range,
                    meta.target_scale)
 
     @property
-    def n_features(self) -> int:
-        return self.model.n_in
+    def columns(self) -> list[str] | None:
+        """The named input columns of a model trained on a table (None: unnamed features, by position)."""
+        return None if self.preprocessor.columns is None else [c.name for c in self.preprocessor.columns]
 
-    def predict(self, rows: Rows | np.ndarray) -> np.ndarray:
-        """Class probabilities (classification) or values in the target's units (regression)."""
-        rows = rows if isinstance(rows, Rows) else Rows(np.asarray(rows, dtype=np.float64), "input")
+    @property
+    def n_features(self) -> int:
+        """Raw values per row: a table's columns, or an array's features."""
+        return self.preprocessor.n_inputs
+
+    def predict(self, rows) -> np.ndarray:
+        """Class probabilities (classification) or values in the target's units (regression), for `rows`: a
+        DataFrame (or `inputs.read_table`'s rows) for a model of named columns, else `Rows` or an array."""
+        rows = self._rows(rows)
         with np.errstate(all="ignore"):  # an overflow is reported below, as an error, not as a warning
-            scaled = self.scale.apply(rows.values)
-            if not np.isfinite(scaled).all():
-                self._overflow(rows, scaled)
-            output = self.model.predict(scaled)
+            features = self.preprocessor.transform(rows if self.columns else rows.values, rows_source(rows))
+            if not np.isfinite(features).all():
+                self._overflow(rows, features)
+            output = self.model.predict(features)
             output = self.target_scale.invert(output[:, 0]) if self.target_scale else output
         finite = np.isfinite(output.reshape(len(output), -1)).all(axis=1)
         if not finite.all():
-            raise UserError(f"predict: the model's output for {rows.row(int(np.argmin(finite)))} is not finite: "
+            raise UserError(f"predict: the model's output for {_row(rows, int(np.argmin(finite)))} is not finite: "
                             "its values overflow inside the network; expected inputs in the range of the training data")
         return output
 
-    def _overflow(self, rows: Rows, scaled: np.ndarray):
-        i, j = (int(k) for k in np.argwhere(~np.isfinite(scaled))[0])
-        raise UserError(f"predict: {rows.cell(i, j)}: {rows.values[i, j]:g} becomes {scaled[i, j]} after the model's "
-                        f"scaling (x * {self.scale.mul[j]:g} + {self.scale.add[j]:g}, in float32); "
-                        "expected a value whose scaled form is a finite float32")
+    def _rows(self, rows):
+        if self.columns is not None:
+            if not is_table(rows):
+                raise UserError(f"predict: this model was trained on named columns ({', '.join(self.columns[:5])}"
+                                f"{', ...' if len(self.columns) > 5 else ''}); give rows with a header, or a DataFrame")
+            return rows if list(rows.columns) == self.columns else select_columns(rows, self.columns,
+                                                                                  rows_source(rows))
+        if is_table(rows):
+            rows = rows.to_numpy()
+        rows = rows if isinstance(rows, Rows) else Rows(np.asarray(rows, dtype=np.float64), "input")
+        if rows.values.ndim != 2 or rows.values.shape[1] != self.n_features:
+            raise UserError(f"predict: the model expects rows of {self.n_features} features, got shape "
+                            f"{tuple(rows.values.shape)}")
+        return rows
+
+    def _overflow(self, rows, features: np.ndarray):
+        i, j = (int(k) for k in np.argwhere(~np.isfinite(features))[0])
+        if isinstance(rows, Rows):  # unnamed features: feature j is the input's column j
+            scale = self.preprocessor.scale
+            raise UserError(f"predict: {rows.cell(i, j)}: {rows.values[i, j]:g} becomes {features[i, j]} after the "
+                            f"model's scaling (x * {scale.mul[j]:g} + {scale.add[j]:g}, in float32); "
+                            "expected a value whose scaled form is a finite float32")
+        column = self.preprocessor.input_column(j)
+        raise UserError(f"predict: {_row(rows, i)}, column {column!r}: {rows[column].iloc[i]!r} becomes "
+                        f"{features[i, j]} after the model's scaling (in float32); expected a value whose scaled "
+                        "form is a finite float32")
+
+
+def rows_source(rows) -> str:
+    """The file the rows came from, for messages ("rows" for rows handed in from Python)."""
+    return rows.source if isinstance(rows, Rows) else rows.attrs.get("source", "rows")
+
+
+def _row(rows, i: int) -> str:
+    if isinstance(rows, Rows):
+        return rows.row(i)
+    return f"{rows.index.name or 'row'} {rows.index[i]}"
 
 
 # ---------------------------------------------------------------------------------------------- images

@@ -26,12 +26,24 @@ class Prepared:
     experiment: Experiment
     folder: Path
     splits: Splits
-    data: TrialData
+    data: list[TrialData]  # the rows of each fold (one for the holdout split), preprocessed on its training rows
     specs: list[TrialSpec]
     params: list[str]  # the searched keys, sorted
     objective: Objective
     data_record: dict  # data.json: the data's source and fingerprint
     force: bool  # replace a different experiment found in the folder (its files are moved aside)
+
+    @property
+    def task(self) -> str:
+        return self.splits.dataset.task
+
+    @property
+    def n_features(self) -> int:
+        return self.data[0].n_features
+
+    @property
+    def n_outputs(self) -> int:
+        return self.data[0].n_outputs
 
 
 def experiment_folder(experiment: Experiment, out: str | Path | None) -> Path:
@@ -106,12 +118,12 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     folder = experiment_folder(experiment, out)
     check_folder(folder, experiment, None, force)  # a refused config is said before the data is loaded
     d = experiment.data
-    dataset = load_dataset(d["dataset"], d["target"], d["task"])
+    dataset = load_dataset(d["dataset"], d["target"], d["task"], d["categorical"], d["drop"], d["missing"])
     record = data_record(experiment, dataset)
     check_folder(folder, experiment, record, force)
-    splits = split(dataset, d["test_size"], d["val_size"], experiment.seed)
-    data = TrialData.from_splits(splits, d["scale"])
-    specs = trial_specs(experiment, fingerprint(data.X_train, data.y_train, data.X_val, data.y_val))
+    splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
+    data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
+    specs = trial_specs(experiment, [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data])
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), Objective.for_task(dataset.task),
                     record, force)
 

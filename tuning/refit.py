@@ -16,10 +16,10 @@ import pandas as pd
 
 from framework import History, Model, TrainingDiverged
 
-from .datasets import fingerprint
+from .datasets import fingerprint, rows
 from .errors import RunFailed
 from .network import build_model, parameter_count
-from .preprocess import Affine, TargetScale
+from .preprocess import Preprocessor, TargetScale, is_table
 from .seeds import FINAL_REFIT, derive_seed
 from .select import select_best, selectable, why_nothing_is_selectable
 from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, naming, write_text
@@ -38,14 +38,14 @@ class Choice:
 
 @dataclass
 class FinalModel:
-    """The network retrained on train+val, with the preprocessing fitted on those rows."""
+    """The network retrained on every non-test row, with the preprocessing fitted on those rows."""
 
     model: Model
-    affine: Affine
+    preprocessor: Preprocessor
     target_scale: TargetScale | None
     history: History
     rows: int
-    feature_range: tuple[float, float]
+    feature_range: tuple[float, float] | None  # an array's raw values (an image's pixel range), for predict
     seconds: float
 
 
@@ -56,10 +56,9 @@ def choose(prep, runs: pd.DataFrame, board: pd.DataFrame) -> Choice:
     first_spec: dict[int, TrialSpec] = {}
     for spec in prep.specs:
         first_spec.setdefault(spec.config_id, spec)
-    data = prep.data
     row = select_best(board, prep.objective, prep.experiment.search["select"],
-                      complexity=lambda r: parameter_count(first_spec[r["config_id"]].train, data.n_features,
-                                                           data.n_outputs))
+                      complexity=lambda r: parameter_count(first_spec[r["config_id"]].train, prep.n_features,
+                                                           prep.n_outputs))
     spec = first_spec[int(row["config_id"])]
     train = dict(spec.train)
     if train["early_stopping"]:
@@ -72,30 +71,30 @@ def choose(prep, runs: pd.DataFrame, board: pd.DataFrame) -> Choice:
 
 
 def refit(prep, choice: Choice) -> FinalModel:
-    """Retrain the chosen settings from scratch on train+val (scaling refitted on those rows)."""
-    splits, task, data = prep.splits, prep.data.task, prep.data
-    X = np.concatenate([splits.X_train, splits.X_val])
-    y = np.concatenate([splits.y_train, splits.y_val])
-    affine = Affine.fit(prep.experiment.data["scale"], X)
+    """Retrain the chosen settings from scratch on every non-test row (preprocessing refitted on those rows)."""
+    splits, task, settings = prep.splits, prep.task, prep.experiment.data
+    index = splits.refit_rows()
+    X, y = rows(splits.X_rest, index), splits.y_rest[index]
+    preprocessor = Preprocessor.fit(X, settings["scale"], splits.dataset.roles, settings["missing"])
     target_scale = TargetScale.fit(y) if task == "regression" else None
-    model = build_model(choice.train, data.n_features, data.n_outputs, task, derive_seed(prep.experiment.seed,
+    model = build_model(choice.train, prep.n_features, prep.n_outputs, task, derive_seed(prep.experiment.seed,
                                                                                           FINAL_REFIT))
+    feature_range = None if is_table(X) else (float(np.min(X)), float(np.max(X)))
     start = time.perf_counter()
     try:
-        history = model.fit(affine.apply(X), target_scale.apply(y) if target_scale else y,
+        history = model.fit(preprocessor.transform(X, "training rows"), target_scale.apply(y) if target_scale else y,
                             epochs=choice.train["epochs"], batch_size=choice.train["batch_size"])
     except TrainingDiverged as exc:
         raise RunFailed(f"the final refit of the chosen configuration ({choice.spec.params}) on train+val diverged "
                         f"({exc}); every trial is stored: lower the lr or its range and run again") from None
-    return FinalModel(model, affine, target_scale, history, len(X), (float(np.min(X)), float(np.max(X))),
-                      time.perf_counter() - start)
+    return FinalModel(model, preprocessor, target_scale, history, len(X), feature_range, time.perf_counter() - start)
 
 
 def test_once(prep, final: FinalModel) -> tuple[dict, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
     """The final model's test scores and its prediction for every test row: the only read of the test split."""
     X_test, y_test = prep.splits.test()
     target_scale = final.target_scale
-    X_scaled = final.affine.apply(X_test)
+    X_scaled = final.preprocessor.transform(X_test, "test rows")
     scores = {f"test_{k}": float(v) for k, v in
               final.model.evaluate(X_scaled, target_scale.apply(y_test) if target_scale else y_test).items()}
     output = final.model.predict(X_scaled)
@@ -114,12 +113,13 @@ def _metadata(prep, choice: Choice, final: FinalModel) -> dict:
     """What `predict` needs besides the network: task, classes, image shape, and the preprocessing."""
     dataset = prep.splits.dataset
     return {
-        "task": prep.data.task,
+        "task": prep.task,
         "dataset": dataset.name,
+        "label": dataset.label,
         "classes": dataset.classes,
         "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
-        "feature_range": list(final.feature_range),
-        "scale": final.affine.to_dict(),
+        "feature_range": list(final.feature_range) if final.feature_range else None,
+        "preprocessor": final.preprocessor.to_dict(),
         "target_scale": vars(final.target_scale) if final.target_scale else None,
         "params": choice.spec.params,
     }
@@ -127,20 +127,21 @@ def _metadata(prep, choice: Choice, final: FinalModel) -> dict:
 
 def _best_record(prep, runs, choice: Choice, final: FinalModel, scores: dict, test, run_info: dict) -> dict:
     """best.json: the choice and its validation score, the test scores, and the facts of the run."""
-    splits, data, row, column = prep.splits, prep.data, choice.row, prep.objective.column
+    splits, row, column = prep.splits, choice.row, prep.objective.column
     X_test, y_test = test
     rmse = {"test_rmse": scores.pop("test_rmse")} if "test_rmse" in scores else {}
     return {
         "params": choice.spec.params, "config_id": int(row["config_id"]), "select": prep.experiment.search["select"],
         column: float(row["mean"]), f"{column}_std": float(row["std"]), "n_repeats": int(row["n_ok"]),
         "val_loss": float(row["val_loss"]), "epochs": choice.train["epochs"], "refit_rows": final.rows,
-        **scores, "test_rows": len(y_test), "test_fingerprint": fingerprint(np.asarray(X_test), np.asarray(y_test)),
+        **scores, "test_rows": len(y_test), "test_fingerprint": fingerprint(X_test, np.asarray(y_test)),
         "train": choice.train, "model": MODEL_FILE,
         "final_history": {"epoch": list(range(1, len(final.history.epoch) + 1)), **final.history.history},
         "run": {
-            "dataset": splits.dataset.name, "task": data.task, "n_features": data.n_features,
+            "dataset": splits.dataset.name, "task": prep.task, "n_features": prep.n_features,
             "classes": len(splits.dataset.classes),
             "rows": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(y_test)},
+            "folds": len(splits.folds) if splits.cross_validated else 0,
             "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "refit_seconds": final.seconds,
             "versions": package_versions(),
         },

@@ -94,7 +94,7 @@ def read_results(folder: str | Path) -> FolderResults:
     halving = experiment.search["strategy"] == "halving"
     task = _task(folder, rungs_path if halving and rungs_path.is_file() else runs_path)
     searched = sorted(experiment.space)
-    columns = runs_columns(searched, task, halving)
+    columns = runs_columns(searched, task, halving, folds=experiment.data["folds"] > 0)
     rungs = _checked_csv(rungs_path, columns, ["trial_id", "rung"]) if halving and rungs_path.is_file() else None
     # An interrupted halving search has no runs.csv yet: each trial's latest rung in the journal is its row.
     runs = _checked_csv(runs_path, columns, ["trial_id"]) if runs_path.is_file() else latest_rungs(rungs)

@@ -17,15 +17,19 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 
 DEFAULTS: dict[str, Any] = {
-    "name": "digits",
+    "name": "",  # the results folder's name; empty = the dataset's (results/penguins for penguins.csv)
     "seed": 0,
     "data": {
         "dataset": "digits",
         "target": "",  # CSV label column; empty = the first column
         "task": "auto",  # auto | classification | regression
         "test_size": 0.2,
-        "val_size": 0.2,
+        "val_size": 0.2,  # of what is left after the test split (holdout validation, folds = 0)
+        "folds": 0,  # 0 = one holdout validation split; k = k-fold cross-validation of the non-test rows
         "scale": "minmax",
+        "categorical": [],  # CSV columns to one-hot encode although they hold numbers
+        "drop": [],  # CSV columns to leave out
+        "missing": "impute",  # impute | drop_rows | error: what a CSV's empty cells become
     },
     "train": {
         "epochs": 30,
@@ -78,14 +82,19 @@ def _number(check, text):
     return (_is_number, check, text)
 
 
+def _names(what: str):
+    return (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), lambda v: len(set(v)) == len(v),
+            f"a list of {what}, each once")
+
+
 def _choice(*options):
     return (lambda v: isinstance(v, str), lambda v: v in options, "one of " + ", ".join(repr(o) for o in options))
 
 
 # key -> (type test, range test, what is expected)
 RULES: dict[str, tuple] = {
-    "name": (lambda v: isinstance(v, str), lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None,
-             "a folder name of letters, digits, '-' and '_'"),
+    "name": (lambda v: isinstance(v, str), lambda v: re.fullmatch(r"[A-Za-z0-9_-]*", v) is not None,
+             "a folder name of letters, digits, '-' and '_' (empty: the dataset's name)"),
     "seed": _int_at_least(0),
     "data.dataset": (lambda v: isinstance(v, str), lambda v: v != "", "a built-in name "
                      f"({', '.join(BUILTIN_DATASETS)}) or a path to a .csv, .npz or MNIST folder"),
@@ -93,7 +102,11 @@ RULES: dict[str, tuple] = {
     "data.task": _choice("auto", "classification", "regression"),
     "data.test_size": _number(lambda v: 0 < v < 1, "a number in (0, 1)"),
     "data.val_size": _number(lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "data.folds": (_is_int, lambda v: v == 0 or 2 <= v <= 100, "0 (a holdout split) or a number of folds in 2..100"),
     "data.scale": _choice("minmax", "standard", "none"),
+    "data.categorical": _names("column names"),
+    "data.drop": _names("column names"),
+    "data.missing": _choice("impute", "drop_rows", "error"),
     "train.epochs": _int_at_least(1),
     "train.lr": _number(lambda v: v > 0, "a number > 0"),
     "train.batch_size": _int_at_least(1),

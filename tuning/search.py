@@ -37,7 +37,7 @@ class Tally:
             self.on_trial(record, self.done, self.total)
 
 
-def run_and_store(executor: Executor, specs: list[TrialSpec], data: TrialData, store: ExperimentStore,
+def run_and_store(executor: Executor, specs: list[TrialSpec], data: list[TrialData], store: ExperimentStore,
                   tally: Tally, keep: Callable[[TrialSpec, TrialRecord], None] | None = None) -> None:
     """Run `specs` and append each record to the store as it finishes.
 
@@ -55,8 +55,9 @@ def run_and_store(executor: Executor, specs: list[TrialSpec], data: TrialData, s
 
 def search_all(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     """Grid or random search: every trial trains its full epochs; those already stored are skipped."""
-    specs, task = prep.specs, prep.data.task
-    store = ExperimentStore(prep.folder, runs_columns(prep.params, task), history_columns(task))
+    specs, task = prep.specs, prep.task
+    store = ExperimentStore(prep.folder, runs_columns(prep.params, task, folds=prep.splits.cross_validated),
+                            history_columns(task))
     stored = store.open(known={spec.trial_id for spec in specs})
     pending = [spec for spec in specs if spec.trial_id not in stored]
     tally = Tally(len(specs), on_trial, done=len(specs) - len(pending))

@@ -97,12 +97,18 @@ def trial_seed(experiment_seed: int, identity: str) -> int:
     return derive_seed(experiment_seed, *(int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)))
 
 
-def trial_specs(experiment: Experiment, data_fingerprint: str) -> list[TrialSpec]:
-    """Every trial of the experiment: candidates x repeats, in canonical order."""
+def trial_specs(experiment: Experiment, data_fingerprints: list[str]) -> list[TrialSpec]:
+    """Every trial of the experiment: candidates x repeats x folds, in canonical order.
+
+    `data_fingerprints` has one entry per fold (one for a holdout split): a trial's id hashes the
+    fingerprint of the rows it trains and validates on, so every fold is a trial with its own seed.
+    """
     specs = []
     for config_id, params in enumerate(candidates(experiment)):
         train = {**experiment.train, **params}
         for repeat in range(experiment.search["repeats"]):
-            identity = trial_id(train, repeat, data_fingerprint)
-            specs.append(TrialSpec(identity, config_id, repeat, trial_seed(experiment.seed, identity), params, train))
+            for fold, fingerprint in enumerate(data_fingerprints):
+                identity = trial_id(train, repeat, fingerprint)
+                specs.append(TrialSpec(identity, config_id, repeat, trial_seed(experiment.seed, identity), params,
+                                       train, fold))
     return specs

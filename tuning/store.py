@@ -42,10 +42,12 @@ def _without_accuracy(columns: list[str], task: str) -> list[str]:
     return columns if task == "classification" else [c for c in columns if "accuracy" not in c]
 
 
-def runs_columns(params: list[str], task: str, halving: bool = False) -> list[str]:
-    """runs.csv's columns: identity, searched params, (rung reached), outcome, metrics, time."""
-    return ["trial_id", "config_id", "repeat", "seed", *params, *(["rung"] if halving else []), "status", "error",
-            "epochs", "final_epoch", *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
+def runs_columns(params: list[str], task: str, halving: bool = False, folds: bool = False) -> list[str]:
+    """runs.csv's columns: identity (with the fold under cross-validation), searched params, (rung reached),
+    outcome, metrics, time."""
+    return ["trial_id", "config_id", "repeat", *(["fold"] if folds else []), "seed", *params,
+            *(["rung"] if halving else []), "status", "error", "epochs", "final_epoch",
+            *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
 
 
 def history_columns(task: str, halving: bool = False) -> list[str]:
@@ -57,8 +59,8 @@ def history_columns(task: str, halving: bool = False) -> list[str]:
 def runs_row(spec: TrialSpec, record: TrialRecord) -> dict:
     """A trial's runs.csv row: its identity, its params, (its rung) and its outcome."""
     rung = {} if spec.rung is None else {"rung": spec.rung}
-    return {"trial_id": spec.trial_id, "config_id": spec.config_id, "repeat": spec.repeat, "seed": spec.seed,
-            **spec.params, **rung, **record.outcome()}
+    return {"trial_id": spec.trial_id, "config_id": spec.config_id, "repeat": spec.repeat, "fold": spec.fold,
+            "seed": spec.seed, **spec.params, **rung, **record.outcome()}
 
 
 def history_rows(spec: TrialSpec, record: TrialRecord) -> list[dict]:

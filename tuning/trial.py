@@ -62,6 +62,7 @@ class TrialSpec:
     seed: int
     params: dict
     train: dict
+    fold: int = 0  # which training/validation rows: 0 for the holdout split, 0..k-1 under k-fold cross-validation
     rung: int | None = None
     start_epoch: int = 0
     end_epoch: int | None = None

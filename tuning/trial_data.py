@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import Splits
-from .preprocess import Affine, TargetScale
+from .preprocess import Preprocessor, TargetScale
 
 ARRAYS = ("X_train", "y_train", "X_val", "y_val")
 
@@ -27,6 +27,7 @@ class TrialData:
     y_val: np.ndarray
     task: str
     n_outputs: int
+    target_std: float = 1.0  # regression: the training targets' std, to report errors in the target's units
     files: dict[str, str] = field(default_factory=dict)  # array name -> .npy path once shared
 
     @property
@@ -34,18 +35,18 @@ class TrialData:
         return self.X_train.shape[1]
 
     @classmethod
-    def from_splits(cls, splits: Splits, scale: str) -> TrialData:
-        """Scale features (and regression targets) with statistics of the training rows only."""
-        affine = Affine.fit(scale, splits.X_train)
-        if splits.dataset.task == "classification":
-            y_train, y_val = splits.y_train, splits.y_val
-            n_outputs = len(splits.dataset.classes)
-        else:
-            target_scale = TargetScale.fit(splits.y_train)
-            y_train, y_val = target_scale.apply(splits.y_train), target_scale.apply(splits.y_val)
-            n_outputs = 1
-        return cls(affine.apply(splits.X_train), y_train, affine.apply(splits.X_val), y_val, splits.dataset.task,
-                   n_outputs)
+    def for_fold(cls, splits: Splits, fold: int, scale: str, missing: str = "impute") -> TrialData:
+        """Fold `fold`'s rows (0: the holdout split) preprocessed with statistics of its training rows only."""
+        X_train, y_train, X_val, y_val = splits.fold(fold)
+        dataset = splits.dataset
+        preprocessor = Preprocessor.fit(X_train, scale, dataset.roles, missing)
+        X_train, X_val = (preprocessor.transform(X, rows) for X, rows in ((X_train, "training rows"),
+                                                                           (X_val, "validation rows")))
+        if dataset.task == "classification":
+            return cls(X_train, y_train, X_val, y_val, dataset.task, len(dataset.classes))
+        target_scale = TargetScale.fit(y_train)
+        return cls(X_train, target_scale.apply(y_train), X_val, target_scale.apply(y_val), dataset.task, 1,
+                   target_scale.std)
 
     def share(self, folder: Path) -> TrialData:
         """Write the arrays to `folder` as .npy and return a copy backed by read-only memory maps."""
@@ -56,11 +57,11 @@ class TrialData:
             np.save(path, getattr(self, name))
             files[name] = str(path)
         return TrialData(**{n: np.load(files[n], mmap_mode="r") for n in ARRAYS}, task=self.task,
-                         n_outputs=self.n_outputs, files=files)
+                         n_outputs=self.n_outputs, target_std=self.target_std, files=files)
 
     def in_memory(self) -> TrialData:
         """This data with its arrays pickled by value (for workers on other machines, which lack the files)."""
-        return TrialData(*(np.asarray(getattr(self, n)) for n in ARRAYS), self.task, self.n_outputs)
+        return TrialData(*(np.asarray(getattr(self, n)) for n in ARRAYS), self.task, self.n_outputs, self.target_std)
 
     def __getstate__(self) -> dict:
         if not self.files:

@@ -41,20 +41,20 @@ def test_csv_label_first_column_or_named(tmp_path):
 
 def test_csv_float_target_is_regression(tmp_path):
     path = tmp_path / "r.csv"
-    pd.DataFrame({"y": np.linspace(0, 1, 30) + 0.01, "x": np.arange(30)}).to_csv(path, index=False)
+    pd.DataFrame({"y": np.linspace(0, 1, 30) + 0.01, "x": np.arange(30) * 3}).to_csv(path, index=False)
     assert load_dataset(str(path)).task == "regression"
 
 
-@pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"y": [0, 1] * 5, "x": ["a"] * 10}), "column 'x' is not numeric"),
-    (pd.DataFrame({"y": [0, 1] * 5, "x": [1.0, None] * 5}), "column 'x' has 5 missing values"),
-    (pd.DataFrame({"y": [0] * 10, "x": np.arange(10)}), "single class"),
+@pytest.mark.parametrize("frame, missing, message", [
+    (pd.DataFrame({"y": [0, 1] * 5, "x": [1.0, None] * 5}), "error", "column 'x' has 5 missing values"),
+    (pd.DataFrame({"y": [0] * 10, "x": np.linspace(0, 1, 10)}), "impute", "single class"),
+    (pd.DataFrame({"y": [0, 1] * 5, "x": [None] * 10}), "impute", "at least one feature column"),
 ])
-def test_bad_csv_files(tmp_path, frame, message):
+def test_bad_csv_files(tmp_path, frame, missing, message):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(UserError, match=message):
-        load_dataset(str(path))
+        load_dataset(str(path), missing=missing)
 
 
 def test_missing_target_column_and_unknown_paths(tmp_path):
@@ -106,7 +106,8 @@ def test_split_is_stratified_disjoint_and_counts_test_reads():
     n = len(dataset.y)
     assert splits.n_test == math.ceil(0.2 * n)  # scikit-learn rounds the test share up
     assert len(splits.y_val) == pytest.approx(0.25 * (n - splits.n_test), abs=1)
-    assert not set(splits.train_index) & set(splits.val_index)
+    train, val = splits.folds[0]
+    assert not set(train) & set(val) and len(train) + len(val) == len(splits.y_rest) == n - splits.n_test
     train_share = np.bincount(splits.y_train) / len(splits.y_train)
     val_share = np.bincount(splits.y_val) / len(splits.y_val)
     assert np.abs(train_share - val_share).max() < 0.02
@@ -174,5 +175,5 @@ def test_an_idx_header_claiming_more_than_the_file_holds_is_refused(mnist_folder
 def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, source):
     np.savez(tmp_path / "d.npz", X=np.ones((10, 2)), y=np.arange(10) % 2)
     spec = source if source == "iris" else str(tmp_path / source)
-    with pytest.raises(UserError, match=r"data.target = 'label' names a CSV column, but .* is not a CSV file"):
+    with pytest.raises(UserError, match=r"data.target = 'label' applies to a CSV file's columns, but .* is not a CSV"):
         load_dataset(spec, target="label")

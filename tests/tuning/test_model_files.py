@@ -48,17 +48,18 @@ def _update(key, value):
 
 
 def _scale(key, value):
-    return lambda meta: meta["scale"].update({key: value})
+    return lambda meta: meta["preprocessor"]["scale"].update({key: value})
 
 
 @pytest.mark.parametrize("edit,field,message", [
-    (_scale("mul", [0.0625] * 63), "scale.mul", "expected a list of 64 numbers, got 63 values"),
-    (_scale("add", [0.0] * 65), "scale.add", "expected a list of 64 numbers, got 65 values"),
-    (_scale("add", ["x"] * 64), "scale.add", "expected finite numbers, got 'x'"),
-    (_scale("mul", [True] * 64), "scale.mul", "expected finite numbers, got 'True'"),
-    (_scale("mul", [10**400] * 64), "scale.mul", "expected finite numbers"),
-    (_scale("mul", None), "scale.mul", "expected a list of 64 numbers, got NoneType"),
-    (_update("scale", [1, 2]), "scale", "expected {'mul': [...], 'add': [...]}"),
+    (_scale("mul", [0.0625] * 63), "preprocessor.scale.mul", "expected a list of 64 numbers, got 63 values"),
+    (_scale("add", [0.0] * 65), "preprocessor.scale.add", "expected a list of 64 numbers, got 65 values"),
+    (_scale("add", ["x"] * 64), "preprocessor.scale.add", "expected finite numbers, got 'x'"),
+    (_scale("mul", [True] * 64), "preprocessor.scale.mul", "expected finite numbers, got 'True'"),
+    (_scale("mul", [10**400] * 64), "preprocessor.scale.mul", "expected finite numbers"),
+    (_scale("mul", None), "preprocessor.scale.mul", "expected a list of 64 numbers, got NoneType"),
+    (_update("preprocessor", [1, 2]), "preprocessor", "expected {columns, n_inputs, scale, impute}"),
+    (lambda meta: meta["preprocessor"].update(n_inputs=63), "preprocessor", "63 inputs for a network with 64"),
     (_update("classes", [str(i) for i in range(9)]), "classes", "9 class names for a network with 10 outputs"),
     (_update("classes", list(range(10))), "classes", "expected a list of class names (text)"),
     (_update("classes", None), "classes", "expected a list of class names"),

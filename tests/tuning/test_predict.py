@@ -13,7 +13,7 @@ from framework import load_model
 from tests.helpers import digit_images_28, main, make_mnist_folder, run_quick
 from tuning.inputs import read_rows
 from tuning.predict import image_to_grid, shade
-from tuning.preprocess import Affine
+from tuning.preprocess import Preprocessor
 
 ONE_CONFIG = ["search.repeats=1", "search.n_jobs=1", "search.space={lr = [0.1]}", "train.hidden_units=64"]
 
@@ -55,7 +55,7 @@ def test_csv_rows_give_the_classes_model_predict_gives(digits_run, tmp_path):
     assert out.returncode == 0, out.stderr
     predicted = [int(r["predicted"]) for r in json.loads(out.stdout)]
     model = load_model(folder / "model.npz")
-    expected = model.predict(Affine.from_dict(model.metadata["scale"]).apply(X_test)).argmax(axis=1)
+    expected = model.predict(Preprocessor.from_dict(model.metadata["preprocessor"]).transform(X_test)).argmax(axis=1)
     assert predicted == expected.tolist()
     text = predict_cli(folder / "model.npz", csv, "--top", "2").stdout.splitlines()
     assert len(text) == len(X_test) and text[0].startswith(f"row 0: {expected[0]} (probability ")

@@ -29,7 +29,7 @@ def _csv_bytes(folder: Path) -> dict:
 
 def test_run_writes_report_md_with_every_section(finished):
     text = (finished / "report.md").read_text()
-    for heading in ("# Experiment `digits`", "## Chosen configuration", "## Leaderboard",
+    for heading in ("# Experiment `iris`", "## Chosen configuration", "## Leaderboard",
                     "## Failed and diverged trials", "## Plots"):
         assert heading in text
     assert "all 12 trials stored" in text and "test_accuracy **" in text

@@ -16,7 +16,7 @@ from tuning.config import load_experiment
 from tuning.errors import UserError
 from tuning.objective import Objective
 from tuning.prepare import prepare
-from tuning.preprocess import Affine
+from tuning.preprocess import Preprocessor
 from tuning.runner import run_experiment
 from tuning.select import leaderboard, select_best
 
@@ -122,7 +122,7 @@ def test_final_model_predicts_raw_inputs_with_its_stored_scaling(tmp_path, quick
     meta = model.metadata
     assert meta["task"] == "classification" and meta["classes"] == ["setosa", "versicolor", "virginica"]
     X_test, y_test = result.splits._X_test, result.splits._y_test
-    proba = model.predict(Affine.from_dict(meta["scale"]).apply(X_test))
+    proba = model.predict(Preprocessor.from_dict(meta["preprocessor"]).transform(X_test))
     assert np.mean(proba.argmax(1) == y_test) == pytest.approx(result.best["test_accuracy"])
 
 

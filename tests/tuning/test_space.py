@@ -19,7 +19,7 @@ def test_grid_is_every_combination_once():
 
 
 def test_specs_are_candidates_times_repeats_with_unique_ids_and_seeds():
-    specs = trial_specs(load_experiment(), "fingerprint")
+    specs = trial_specs(load_experiment(), ["fingerprint"])
     assert len(specs) == 54
     assert len({s.trial_id for s in specs}) == 54
     assert len({s.seed for s in specs}) == 54
@@ -28,15 +28,15 @@ def test_specs_are_candidates_times_repeats_with_unique_ids_and_seeds():
 
 def test_ids_and_seeds_depend_on_identity_not_position():
     experiment = load_experiment()
-    specs = {s.trial_id: s.seed for s in trial_specs(experiment, "fp")}
+    specs = {s.trial_id: s.seed for s in trial_specs(experiment, ["fp"])}
     # A smaller grid holding some of the same trials gives those trials the same ids and seeds.
     sub = load_experiment(None, ["search.space={lr = [0.1], batch_size = [64], hidden_units = [128, 32]}"])
-    for spec in trial_specs(sub, "fp"):
+    for spec in trial_specs(sub, ["fp"]):
         assert specs[spec.trial_id] == spec.seed
     # Another experiment seed or other data changes the seeds / ids.
-    other_seed = trial_specs(load_experiment(None, ["seed=1"]), "fp")
+    other_seed = trial_specs(load_experiment(None, ["seed=1"]), ["fp"])
     assert {s.seed for s in other_seed}.isdisjoint(set(specs.values()))
-    assert {s.trial_id for s in trial_specs(experiment, "other-data")}.isdisjoint(specs)
+    assert {s.trial_id for s in trial_specs(experiment, ["other-data"])}.isdisjoint(specs)
 
 
 def test_random_search_draws_inside_bounds_and_is_reproducible():
