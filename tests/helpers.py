@@ -236,3 +236,26 @@ class _FullDisk:
 
     def __exit__(self, *exc) -> None:
         self._f.close()
+
+
+def penguins_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A table like the Palmer penguins: a text label, two text features, numbers, and gaps in both kinds."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], n)
+    code = np.searchsorted(["Adelie", "Chinstrap", "Gentoo"], species)
+    island = np.where(rng.random(n) < 0.7, np.array(["Torgersen", "Dream", "Biscoe"])[code],
+                      rng.choice(["Torgersen", "Dream", "Biscoe"], n))
+    frame = pd.DataFrame({
+        "species": species,
+        "island": island,
+        "bill_length_mm": 38 + 6 * code + rng.normal(0, 1.5, n),
+        "flipper_length_mm": 190 + 12 * (code == 2) + rng.normal(0, 4, n),
+        "body_mass_g": (3700 + 1400 * (code == 2) + rng.normal(0, 300, n)).round(),
+        "sex": rng.choice(["male", "female"], n),
+    })
+    frame.loc[rng.choice(n, 8, replace=False), "bill_length_mm"] = np.nan
+    frame.loc[rng.choice(n, 6, replace=False), "sex"] = None
+    frame.loc[rng.choice(n, 3, replace=False), "island"] = None
+    return frame

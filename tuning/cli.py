@@ -128,6 +128,8 @@ def _run(args: argparse.Namespace, experiment) -> int:
     from .runner import run_experiment
 
     prep = prepare(experiment, args.out, args.force)
+    for note in prep.notes:
+        print(f"note: {one_line(note)}", file=sys.stderr)
     bar = _progress_bar(len(prep.specs), args.quiet)
     objective, best_so_far = prep.objective, {}
     key = objective.column

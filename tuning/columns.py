@@ -26,12 +26,13 @@ class Table:
     label: pd.Series
     roles: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    source_rows: np.ndarray | None = None  # each row's position among the file's data rows (some may be left out)
 
 
 def split_table(frame: pd.DataFrame, source: str, target: str = "", categorical=(), drop=(),
                missing: str = "impute") -> Table:
     """Split `frame` into features and label and decide each feature's role, refusing what cannot be used."""
-    frame = frame.copy()
+    frame = frame.reset_index(drop=True)  # positions among the file's data rows, kept through what is left out
     notes: list[str] = []
     unknown = [name for name in [*drop, *categorical] if name not in frame.columns]
     if unknown:
@@ -59,7 +60,8 @@ def split_table(frame: pd.DataFrame, source: str, target: str = "", categorical=
     roles = {name: CATEGORICAL if name in categorical or not _is_number_column(features[name]) else NUMERIC
              for name in features.columns}
     notes += _many_categories(features, roles)
-    return Table(features.reset_index(drop=True), label_values.reset_index(drop=True), roles, notes)
+    return Table(features.reset_index(drop=True), label_values.reset_index(drop=True), roles, notes,
+                 features.index.to_numpy())
 
 
 def _is_number_column(column: pd.Series) -> bool:

@@ -44,6 +44,7 @@ class Dataset:
     roles: dict[str, str] | None = None  # a table's columns: numeric | categorical
     notes: list[str] = field(default_factory=list)  # what loading noticed (dropped columns, rows left out)
     label: str = ""  # a table's label column
+    source_rows: np.ndarray | None = None  # each row's position in the file (None: the same as its own)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -88,7 +89,7 @@ def _load_csv(path: Path, target: str, task: str, options: dict) -> Dataset:
                    allow_missing=options.get("missing", "impute") == "impute")
     y, task, classes = _encode_labels(table.label.to_numpy(), task, str(path))
     return Dataset(path.stem, table.features, y, task, classes, roles=table.roles, notes=table.notes,
-                   label=str(table.label.name))
+                   label=str(table.label.name), source_rows=table.source_rows)
 
 
 def _load_npz(path: Path, task: str) -> Dataset:
@@ -260,6 +261,7 @@ class Splits:
     cross_validated: bool
     _X_test: np.ndarray | pd.DataFrame
     _y_test: np.ndarray
+    test_rows: np.ndarray  # each test row's position in the source (its data row in a CSV; in x_test if given)
     test_reads: int = 0
 
     def fold(self, k: int) -> tuple:
@@ -314,8 +316,10 @@ def split(dataset: Dataset, test_size: float, val_size: float, seed: int, folds:
             rest, test_index = train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed,
                                                 stratify=y if stratify else None)
             X_test, y_test = rows(dataset.X, test_index), y[test_index]
+            test_rows = test_index if dataset.source_rows is None else dataset.source_rows[test_index]
         else:
             rest, (X_test, y_test) = np.arange(len(y)), dataset.test
+            test_rows = np.arange(len(y_test))
         y_rest = y[rest]
         if folds:
             cutter = (StratifiedKFold if stratify else KFold)(folds, shuffle=True, random_state=seed)
@@ -327,4 +331,4 @@ def split(dataset: Dataset, test_size: float, val_size: float, seed: int, folds:
         how = f"{folds} folds" if folds else f"val_size={val_size}"
         raise UserError(f"data: cannot split {dataset.name} ({len(y)} rows) with test_size={test_size}, {how}: "
                         f"{exc}") from None
-    return Splits(dataset, rows(dataset.X, rest), y_rest, cuts, bool(folds), X_test, y_test)
+    return Splits(dataset, rows(dataset.X, rest), y_rest, cuts, bool(folds), X_test, y_test, test_rows)

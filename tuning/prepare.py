@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .columns import likely_leaks
 from .config import Experiment, load_experiment
 from .datasets import Dataset, Splits, fingerprint, load_dataset, split
 from .errors import UserError, shown
@@ -34,6 +35,11 @@ class Prepared:
     force: bool  # replace a different experiment found in the folder (its files are moved aside)
 
     @property
+    def notes(self) -> list[str]:
+        """What loading the data noticed, one line each (columns dropped, rows left out, likely leaks)."""
+        return self.data_record["notes"]
+
+    @property
     def task(self) -> str:
         return self.splits.dataset.task
 
@@ -51,11 +57,12 @@ def experiment_folder(experiment: Experiment, out: str | Path | None) -> Path:
     return Path(out) if out else Path("results") / experiment.name
 
 
-def data_record(experiment: Experiment, dataset: Dataset) -> dict:
-    """What data.json says of the loaded data: its source, size and a fingerprint of every row."""
+def data_record(experiment: Experiment, dataset: Dataset, notes: list[str] = ()) -> dict:
+    """What data.json says of the loaded data: its source, size, a fingerprint of every row, and the notes
+    of loading it (columns dropped, rows left out, likely leaks), which report.md repeats."""
     rows = len(dataset.y) + (len(dataset.test[1]) if dataset.test is not None else 0)
     return {"dataset": experiment.data["dataset"], "rows": rows, "features": int(dataset.X.shape[1]),
-            "fingerprint": fingerprint(dataset.X, dataset.y, *(dataset.test or ()))}
+            "fingerprint": fingerprint(dataset.X, dataset.y, *(dataset.test or ())), "notes": list(notes)}
 
 
 def check_folder(folder: Path, experiment: Experiment, record: dict | None, force: bool) -> bool:
@@ -119,9 +126,10 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     check_folder(folder, experiment, None, force)  # a refused config is said before the data is loaded
     d = experiment.data
     dataset = load_dataset(d["dataset"], d["target"], d["task"], d["categorical"], d["drop"], d["missing"])
-    record = data_record(experiment, dataset)
-    check_folder(folder, experiment, record, force)
+    check_folder(folder, experiment, data_record(experiment, dataset), force)
     splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
+    leaks = likely_leaks(splits.X_rest, splits.y_rest, dataset.task == "classification") if dataset.roles else []
+    record = data_record(experiment, dataset, [*dataset.notes, *leaks])
     data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
     specs = trial_specs(experiment, [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data])
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), Objective.for_task(dataset.task),

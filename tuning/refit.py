@@ -101,10 +101,11 @@ def test_once(prep, final: FinalModel) -> tuple[dict, pd.DataFrame, tuple[np.nda
     if target_scale:
         predicted = target_scale.invert(output[:, 0])
         scores["test_rmse"] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
-        table = pd.DataFrame({"true": y_test, "predicted": predicted})
+        table = pd.DataFrame({"source_row": prep.splits.test_rows, "true": y_test, "predicted": predicted})
     else:
         classes = np.asarray(prep.splits.dataset.classes)
-        table = pd.DataFrame({"true": classes[y_test], "predicted": classes[output.argmax(axis=1)],
+        table = pd.DataFrame({"source_row": prep.splits.test_rows, "true": classes[y_test],
+                              "predicted": classes[output.argmax(axis=1)],
                               "probability": output.max(axis=1)})
     return scores, table, (X_test, y_test)
 

@@ -87,6 +87,13 @@ def _facts(results: FolderResults) -> list[str]:
     return [_markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts]), ""]
 
 
+def _notes(results: FolderResults) -> list[str]:
+    """What loading the data noticed: columns dropped, rows left out, likely leaks."""
+    if not results.notes:
+        return []
+    return ["## About the data", "", *(f"- {note}" for note in results.notes), ""]
+
+
 def _choice(results: FolderResults) -> list[str]:
     best, column = results.best, results.objective.column
     if not best and len(results.runs) and results.finished and not results.missing and \
@@ -122,7 +129,7 @@ def _plots(results: FolderResults, plots: list[Path]) -> list[str]:
 
 def write_report(results: FolderResults, plots: list[Path]) -> Path:
     """Write report.md: the experiment, the choice, the leaderboard, failures and the plots."""
-    lines = [f"# Experiment `{results.experiment.name}`", "", *_facts(results), *_choice(results)]
+    lines = [f"# Experiment `{results.experiment.name}`", "", *_facts(results), *_notes(results), *_choice(results)]
     if len(results.board):
         header, rows = leaderboard_rows(results.board, results.params, results.objective, top=15)
         lines += ["## Leaderboard", "", _markdown_table(header, rows), "", _more(results.board, 15), ""]

@@ -6,7 +6,7 @@ The one reader behind `report` and the plots, so both see the same numbers; it o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +21,7 @@ from .space import candidates
 from .store import (
     BEST_FILE,
     CONFIG_FILE,
+    DATA_FILE,
     HISTORY_FILE,
     PREDICTIONS_FILE,
     RUNGS_FILE,
@@ -47,6 +48,7 @@ class FolderResults:
     objective: Objective
     rungs: pd.DataFrame | None = None  # successive halving: one row per trial and rung
     finished: bool = True  # False for a halving search interrupted before its runs.csv was written
+    notes: list[str] = field(default_factory=list)  # data.json's: what loading the data noticed
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -109,8 +111,11 @@ def read_results(folder: str | Path) -> FolderResults:
     expected = len(candidates(experiment)) * experiment.search["repeats"]
     objective = Objective.for_task(task)
     board = leaderboard(runs, list(experiment.space), objective) if len(runs) else pd.DataFrame()
+    data_path = folder / DATA_FILE
+    notes = _read_json(data_path).get("notes", []) if data_path.is_file() else []
     return FolderResults(folder, experiment, runs, history, list(experiment.space), task, board, best, predictions,
-                         expected, objective, rungs, finished=runs_path.is_file())
+                         expected, objective, rungs, finished=runs_path.is_file(),
+                         notes=[str(n) for n in notes] if isinstance(notes, list) else [])
 
 
 def _read_json(path: Path) -> dict:
