@@ -62,7 +62,7 @@ def _add_run(sub) -> None:
     run = sub.add_parser(
         "run", help="run (or resume) an experiment (the default command)",
         description="Run an experiment: search, log runs.csv and history.csv, select on validation data, "
-                    "retrain the best on train+val, test once. Running it again resumes.",
+                    "retrain the best on every non-test row, test once. Running it again resumes.",
         epilog="example:\n  python main.py run --config exp.toml --set train.epochs=10 "
                "--set 'search.space.lr=[0.01, 0.1]'",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,6 +154,8 @@ def _run(args: argparse.Namespace, experiment) -> int:
     print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
           + f" in {result.wall_seconds:.1f} s on {max(result.n_workers, 1)} worker(s)")
     print(_best_lines(result.best, key))
+    for line in result.best.get("advice", []):
+        print(f"note: {one_line(line)}")
     print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
     return 0
 
@@ -162,7 +164,7 @@ def _best_lines(best: dict, key: str) -> str:
     """The chosen configuration with its validation score, and the final model's test scores."""
     tests = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
     return (f"best: {best['params']}  {key} {best[key]:.4f} ± {best[key + '_std']:.4f} (n={best['n_repeats']})\n"
-            f"final model (retrained on train+val, {best['epochs']} epochs): {tests}")
+            f"final model (retrained on every non-test row, {best['epochs']} epochs): {tests}")
 
 
 def command_report(args: argparse.Namespace) -> int:

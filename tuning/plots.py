@@ -332,7 +332,7 @@ def plot_final_model(results: FolderResults) -> Figure | None:
         ax.plot(history.get("epoch", range(1, len(history[metric]) + 1)), history[metric], color="C0", linewidth=2)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"training {metric}" + ("" if classification else " (MSE, standardized target)"))
-        ax.set_title(f"training {metric} on train+val rows", fontsize=10)
+        ax.set_title(f"training {metric} on every non-test row", fontsize=10)
         ax.grid(alpha=0.3)
     if predictions is not None and classification:
         from sklearn.metrics import ConfusionMatrixDisplay
@@ -359,8 +359,8 @@ def plot_final_model(results: FolderResults) -> Figure | None:
         ("test_accuracy", "test accuracy", ".4f"), ("test_rmse", "test RMSE", ".4g"),
         ("test_loss", "test loss" if classification else "test MSE (standardized)", ".4g")) if key in best]
     epochs = f" for {best['epochs']} epochs" if "epochs" in best else ""
-    fig.suptitle(f"Final model ({param_label(best['params'], results.params)}) retrained on train+val{epochs}\n"
-                 + ", ".join(scores), fontsize=12)
+    fig.suptitle(f"Final model ({param_label(best['params'], results.params)}) retrained on every non-test "
+                 f"row{epochs}\n" + ", ".join(scores), fontsize=12)
     return fig
 
 

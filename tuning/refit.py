@@ -1,4 +1,4 @@
-"""After the search: choose a configuration, retrain it on train+val, test it once, write what it produced.
+"""After the search: choose a configuration, retrain it on every non-test row, test it once, write what it made.
 
 choose -> refit -> test_once -> write: model.npz (the network with the preprocessing it needs),
 test_predictions.csv (the final model on every test row) and best.json (the choice, its
@@ -16,6 +16,7 @@ import pandas as pd
 
 from framework import History, Model, TrainingDiverged
 
+from .advice import advice
 from .datasets import fingerprint, rows
 from .errors import RunFailed
 from .network import build_model, parameter_count
@@ -85,8 +86,8 @@ def refit(prep, choice: Choice) -> FinalModel:
         history = model.fit(preprocessor.transform(X, "training rows"), target_scale.apply(y) if target_scale else y,
                             epochs=choice.train["epochs"], batch_size=choice.train["batch_size"])
     except TrainingDiverged as exc:
-        raise RunFailed(f"the final refit of the chosen configuration ({choice.spec.params}) on train+val diverged "
-                        f"({exc}); every trial is stored: lower the lr or its range and run again") from None
+        raise RunFailed(f"the final refit of the chosen configuration ({choice.spec.params}) on every non-test row "
+                        f"diverged ({exc}); every trial is stored: lower the lr or its range and run again") from None
     return FinalModel(model, preprocessor, target_scale, history, len(X), feature_range, time.perf_counter() - start)
 
 
@@ -159,9 +160,10 @@ def finalize(prep, runs: pd.DataFrame, board: pd.DataFrame, run_info: dict) -> d
     final = refit(prep, choice)
     scores, table, test = test_once(prep, final)
     final.model.metadata = _metadata(prep, choice, final)
+    notes = advice(prep.experiment.space, choice.spec.params, board, prep.objective.metric, len(prep.data[0].y_val))
     with naming(prep.folder / MODEL_FILE):
         final.model.save(prep.folder / MODEL_FILE)
-    best = _best_record(prep, runs, choice, final, scores, test, run_info)
+    best = {**_best_record(prep, runs, choice, final, scores, test, run_info), "advice": notes}
     with atomic_open(prep.folder / PREDICTIONS_FILE) as f:
         table.to_csv(f, index_label="row")
     write_text(prep.folder / BEST_FILE, json.dumps(best, indent=2) + "\n")

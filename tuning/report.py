@@ -104,8 +104,9 @@ def _choice(results: FolderResults) -> list[str]:
     test = ", ".join(f"{k} **{v:.4f}**" for k, v in best.items() if k.startswith("test_") and isinstance(v, float))
     return ["## Chosen configuration", "",
             f"`{json.dumps(best['params'])}`: {column} {best[column]:.4f} "
-            f"± {best[column + '_std']:.4f} over {best['n_repeats']} repeats. Retrained on train+val for "
-            f"{best['epochs']} epochs and evaluated once on the held-out test split: {test}.", ""]
+            f"± {best[column + '_std']:.4f} over {best['n_repeats']} trials. Retrained on every non-test row for "
+            f"{best['epochs']} epochs and evaluated once on the held-out test split: {test}.", "",
+            *(f"- {line}" for line in best.get("advice", [])), *([""] if best.get("advice") else [])]
 
 
 def _failures(results: FolderResults) -> list[str]:

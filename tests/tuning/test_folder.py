@@ -85,7 +85,7 @@ def test_a_diverging_refit_exits_1_and_keeps_the_trials(tmp_path, monkeypatch):
         return model
 
     monkeypatch.setattr(refit, "build_model", diverging)
-    with pytest.raises(RunFailed, match=r"the final refit .* on train\+val diverged \(loss became nan\)"):
+    with pytest.raises(RunFailed, match=r"the final refit .* on every non-test row diverged \(loss became nan\)"):
         run_quick(tmp_path / "exp", QUICK)
     assert len(pd.read_csv(tmp_path / "exp" / "runs.csv")) == 8
     result = main("run", "--out", tmp_path / "exp", *sets(QUICK))  # resumes: nothing to train, the refit again
