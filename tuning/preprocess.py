@@ -84,20 +84,25 @@ class TargetScale:
 
 def category_text(values) -> np.ndarray:
     """Values of a categorical column as the text they are matched by: 1, 1.0 and '1' read alike from any file
-    (a column with gaps reads as floats), booleans as True/False; missing values stay None."""
+    (a column with gaps reads as floats), booleans as True/False; missing values stay None.
+
+    Each distinct value is turned into text once (pandas.factorize), not each row: tables have many rows
+    and few categories. (Python's True == 1, so an object column mixing True and 1 reads both as one.)
+    """
     import pandas as pd
 
-    def text(value) -> str | None:
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            return None
-        if isinstance(value, bool | np.bool_):
-            return str(bool(value))
-        if isinstance(value, int | float | np.integer | np.floating):
-            number = float(value)
-            return str(int(number)) if number.is_integer() else repr(number)
-        return str(value)
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    texts = np.array([*(_category(v) for v in uniques), None], dtype=object)
+    return texts[codes]  # code -1 (missing) picks the None at the end
 
-    return np.array([text(v) for v in np.asarray(values, dtype=object)], dtype=object)
+
+def _category(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
 
 
 @dataclass
@@ -210,12 +215,13 @@ class Preprocessor:
         return self.columns[int(np.searchsorted(ends, feature, side="right"))].name
 
     def _one_hot(self, values, column: Column, out: np.ndarray, source: str) -> None:
+        import pandas as pd
+
         text = category_text(values)
         missing = text == None  # noqa: E711 (an element-wise test on an object array)
         self._refuse_gaps(values, missing[:, None], [column.name], source)
         text[missing] = column.fill
-        index = {category: k for k, category in enumerate(column.categories)}
-        codes = np.array([index.get(t, -1) for t in text], dtype=np.int64)
+        codes = pd.Categorical(text, categories=column.categories).codes.astype(np.int64)  # -1: not a category
         unknown = codes < 0
         if unknown.any():
             seen = sorted(set(text[unknown]))
