@@ -1,7 +1,25 @@
-"""Metrics on predictions: counts that add up over batches, and their ratios."""
+"""Metrics: accuracy counted batch by batch, and the others from the output of one whole pass.
+
+`accuracy` adds up hits over batches (the training hot path does it for free). Every other
+metric needs the whole pass at once (a confusion matrix, a ranking, column sums), is computed
+in float64 and equals scikit-learn's on the same values:
+
+  balanced_accuracy   balanced_accuracy_score: mean recall over the classes present in y_true
+  f1                  f1_score(average="macro", zero_division=0) over the classes in y_true or y_pred
+  roc_auc             roc_auc_score on the positive class's score, two classes only, ties counted
+                      half; NaN where sklearn raises: y_true holds one class only (or a score is NaN)
+  mse, rmse, mae, r2  mean_squared_error, root_mean_squared_error, mean_absolute_error and r2_score
+                      (force_finite; NaN for a single row, as sklearn), averaged over the outputs
+
+The loss says how classes are read from the output, as for accuracy: the argmax of each row
+when `loss.threshold` is None, `output > loss.threshold` for a binary loss. ROC AUC ranks the
+single output itself (a probability, or a logit for BCEWithLogits) or, for two outputs, the
+second column of `loss.output_transform(output)`, the probabilities `predict` returns.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -34,6 +52,83 @@ def accuracy_counter(loss, y: np.ndarray) -> tuple[Callable[[np.ndarray, np.ndar
         return int(np.count_nonzero((output > threshold) == targets))
 
     return count, y
+
+
+# ---------------------------------------------------------------------------------------------- classification
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (n_classes, n_classes) of integer classes in [0, n_classes): rows true, columns predicted."""
+    cells = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return cells.reshape(n_classes, n_classes)
+
+
+def _mean(values: np.ndarray, axis: int | None = None):
+    """`np.mean`, bit for bit (the same sum, divided by the count), without its per-call overhead."""
+    return np.add.reduce(values, axis=axis) / (values.size if axis is None else values.shape[axis])
+
+
+def balanced_accuracy(confusion: np.ndarray) -> float:
+    """Mean recall over the classes present in y_true; classes only predicted are ignored, as sklearn does."""
+    true = np.add.reduce(confusion, axis=1)
+    present = true > 0
+    return float(_mean(confusion.diagonal()[present] / true[present]))
+
+
+def f1(confusion: np.ndarray) -> float:
+    """Macro F1 over the classes in y_true or y_pred: 2 tp / (true + predicted) each, as sklearn writes it."""
+    support = np.add.reduce(confusion, axis=1) + np.add.reduce(confusion, axis=0)
+    present = support > 0
+    return float(_mean(2.0 * confusion.diagonal()[present] / support[present]))
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Chance that a positive (y_true 1) scores above a negative, ties counted half; NaN for one class.
+
+    The Mann-Whitney U from ranks: each positive's rank among the sorted negatives, from below and
+    from above (a tie counts half), added up in integers, so one division is the only rounding.
+    """
+    positive = np.asarray(y_true) != 0
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0 or np.isnan(score).any():
+        return math.nan
+    negatives = np.sort(score[~positive])
+    scores = score[positive]
+    below, not_above = np.searchsorted(negatives, scores, "left"), np.searchsorted(negatives, scores, "right")
+    return int(np.add.reduce(below + not_above)) / (2 * n_pos * n_neg)
+
+
+# ---------------------------------------------------------------------------------------------- regression
+def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean squared error of each output (column), averaged over the outputs."""
+    return float(_mean(_mean(np.square(y_true - y_pred), axis=0)))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root of each output's mean squared error, averaged over the outputs (sklearn's, not the root of mse)."""
+    return float(_mean(np.sqrt(_mean(np.square(y_true - y_pred), axis=0))))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute error of each output, averaged over the outputs."""
+    return float(_mean(_mean(np.abs(y_pred - y_true), axis=0)))
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Coefficient of determination of each output, averaged; NaN for fewer than two rows, as sklearn.
+
+    A constant target (zero total sum of squares) scores 1 if predicted exactly and 0 otherwise,
+    sklearn's `force_finite`, instead of the NaN or -inf of the plain ratio.
+    """
+    if len(y_true) < 2:
+        return math.nan
+    residual = np.add.reduce(np.square(y_true - y_pred), axis=0)
+    total = np.add.reduce(np.square(y_true - _mean(y_true, axis=0)), axis=0)
+    if total.all():
+        return float(_mean(1 - residual / total))
+    constant = total == 0
+    scores = np.where(residual == 0, 1.0, 0.0)
+    scores[~constant] = 1 - residual[~constant] / total[~constant]
+    return float(_mean(scores))
 
 
 METRICS = ("accuracy",)
