@@ -20,9 +20,12 @@ second column of `loss.output_transform(output)`, the probabilities `predict` re
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from .losses import LOSSES
 
 
 def true_classes(y: np.ndarray) -> np.ndarray:
@@ -131,4 +134,107 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(_mean(scores))
 
 
-METRICS = ("accuracy",)
+# ---------------------------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class Metric:
+    """How to compute a metric: `fn`, called with what `needs` names, its direction and its kind of loss.
+
+    needs  "batches"    fn(loss, y) -> (count, targets), hits added up batch by batch
+           "confusion"  fn(confusion matrix (k, k), rows true, columns predicted)
+           "scores"     fn(y_true 0/1, score of the positive class)
+           "values"     fn(y_true, y_pred), float64 arrays (n, outputs)
+    task   "classification" (a loss with is_classifier) or "regression"
+    """
+
+    fn: Callable
+    needs: str
+    higher_is_better: bool
+    task: str
+
+
+METRICS = {
+    "accuracy": Metric(accuracy_counter, "batches", True, "classification"),
+    "balanced_accuracy": Metric(balanced_accuracy, "confusion", True, "classification"),
+    "f1": Metric(f1, "confusion", True, "classification"),
+    "roc_auc": Metric(roc_auc, "scores", True, "classification"),
+    "mse": Metric(mse, "values", False, "regression"),
+    "rmse": Metric(rmse, "values", False, "regression"),
+    "mae": Metric(mae, "values", False, "regression"),
+    "r2": Metric(r2, "values", True, "regression"),
+}
+
+
+def compiled_metrics(names: Sequence[str] | None, loss) -> list[str]:
+    """`names` checked against the registry and `loss`, repeats dropped; None: accuracy for a classifier."""
+    if names is None:
+        return ["accuracy"] if loss.is_classifier else []
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise TypeError(f"compile: metrics must be a list of names, got {names!r}")
+    regression_losses = ", ".join(cls.__name__ for cls in LOSSES.values() if not cls.is_classifier)
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"compile: unknown metric {name!r}; expected one of {', '.join(METRICS)}")
+        if METRICS[name].task == "classification" and not loss.is_classifier:
+            raise ValueError(f"compile: metric {name!r} needs a classification loss, got {loss.name}")
+        if METRICS[name].task == "regression" and loss.is_classifier:
+            raise ValueError(f"compile: metric {name!r} needs a regression loss ({regression_losses}), "
+                             f"got {loss.name}")
+    return list(dict.fromkeys(names))
+
+
+class PassMetrics:
+    """The compiled metrics that need a whole pass (all but accuracy), checked against one network.
+
+    `prepare(y)` reads prepared targets once (for fit, once per call: the validation data),
+    `compute(output, truth)` gives `{name: value}`, in compile's order, for the output of a pass.
+    """
+
+    def __init__(self, names: Sequence[str], loss, n_out: int, where: str) -> None:
+        self.names = [name for name in names if METRICS[name].needs != "batches"]
+        self.loss, self.where = loss, where
+        self.n_classes = 2 if loss.threshold is not None else n_out
+        for name in self.names:
+            if METRICS[name].task != "classification":
+                continue
+            if loss.threshold is not None and n_out > 1:
+                raise ValueError(f"{where}: metric {name!r} needs one class per row, but {loss.name} on {n_out} "
+                                 f"outputs reads multi-label targets (only accuracy, element-wise, applies)")
+            if name == "roc_auc" and self.n_classes != 2:
+                raise ValueError(f"{where}: metric 'roc_auc' needs two classes (one binary output or two "
+                                 f"softmax outputs), but the network has {n_out} outputs")
+
+    def prepare(self, y: np.ndarray, name: str = "y") -> np.ndarray | None:
+        """What `compute` compares with: classes (int64) for a classifier, float64 targets for a regressor."""
+        if not self.names:
+            return None
+        if not self.loss.is_classifier:
+            return y.astype(np.float64)
+        if self.loss.threshold is None:
+            return true_classes(y)
+        column = y[:, 0]
+        if not np.all((column == 0) | (column == 1)):
+            raise ValueError(f"{self.where}: metrics {', '.join(self.names)} need 0/1 targets, got values "
+                             f"strictly between 0 and 1 in {name}")
+        return column.astype(np.int64)
+
+    def _inputs(self, needs: str, output: np.ndarray, truth: np.ndarray) -> tuple:
+        """The arguments of the metrics that need `needs` (see `Metric`)."""
+        loss = self.loss
+        if needs == "values":
+            return truth, output.astype(np.float64)
+        if needs == "scores":
+            score = output[:, 0] if output.shape[1] == 1 else loss.output_transform(output)[:, 1]
+            return truth, score
+        predicted = output.argmax(axis=1) if loss.threshold is None else output[:, 0] > loss.threshold
+        return (confusion_matrix(truth, predicted, self.n_classes),)
+
+    def compute(self, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        """Every metric of `self.names` on one pass's `output` against `prepare`d targets."""
+        inputs: dict[str, tuple] = {}
+        results = {}
+        for name in self.names:
+            metric = METRICS[name]
+            if metric.needs not in inputs:  # balanced_accuracy and f1 share one confusion matrix
+                inputs[metric.needs] = self._inputs(metric.needs, output, truth)
+            results[name] = metric.fn(*inputs[metric.needs])
+        return results
