@@ -20,6 +20,7 @@ second column of `loss.output_transform(output)`, the probabilities `predict` re
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -169,11 +170,12 @@ def compiled_metrics(names: Sequence[str] | None, loss) -> list[str]:
     if names is None:
         return ["accuracy"] if loss.is_classifier else []
     if isinstance(names, str) or not isinstance(names, Sequence):
-        raise TypeError(f"compile: metrics must be a list of names, got {names!r}")
+        raise TypeError(f"compile: metrics must be a list of names, got {reprlib.repr(names)}")
     regression_losses = ", ".join(cls.__name__ for cls in LOSSES.values() if not cls.is_classifier)
     for name in names:
-        if name not in METRICS:
-            raise ValueError(f"compile: unknown metric {name!r}; expected one of {', '.join(METRICS)}")
+        if not isinstance(name, str) or name not in METRICS:
+            # reprlib: a name read from a damaged model file may be megabytes long
+            raise ValueError(f"compile: unknown metric {reprlib.repr(name)}; expected one of {', '.join(METRICS)}")
         if METRICS[name].task == "classification" and not loss.is_classifier:
             raise ValueError(f"compile: metric {name!r} needs a classification loss, got {loss.name}")
         if METRICS[name].task == "regression" and loss.is_classifier:

@@ -322,6 +322,8 @@ def test_compile_refuses_metrics_for_the_other_kind_of_loss_and_unknown_names():
         model.compile(SoftmaxCrossEntropy(), metrics=["auc"])
     with pytest.raises(TypeError, match="compile: metrics must be a list of names, got 'f1'"):
         model.compile(SoftmaxCrossEntropy(), metrics="f1")
+    with pytest.raises(ValueError, match=r"compile: unknown metric \['f1'\]"):
+        model.compile(SoftmaxCrossEntropy(), metrics=[["f1"]])
 
 
 def test_roc_auc_beyond_two_classes_is_refused_at_fit_and_evaluate():
