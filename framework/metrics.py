@@ -187,8 +187,8 @@ def compiled_metrics(names: Sequence[str] | None, loss) -> list[str]:
 class PassMetrics:
     """The compiled metrics that need a whole pass (all but accuracy), checked against one network.
 
-    `prepare(y)` reads prepared targets once (for fit, once per call: the validation data),
-    `compute(output, truth)` gives `{name: value}`, in compile's order, for the output of a pass.
+    `prepare(y)` reads targets once (fit: the validation targets, for every epoch), then
+    `compute(output, truth)` gives `{name: value}`, in compile's order, for one pass's output.
     """
 
     def __init__(self, names: Sequence[str], loss, n_out: int, where: str) -> None:
@@ -215,8 +215,9 @@ class PassMetrics:
             return true_classes(y)
         column = y[:, 0]
         if not np.all((column == 0) | (column == 1)):
-            raise ValueError(f"{self.where}: metrics {', '.join(self.names)} need 0/1 targets, got values "
-                             f"strictly between 0 and 1 in {name}")
+            names = self.names
+            which = f"metric {names[0]!r} needs" if len(names) == 1 else f"metrics {', '.join(names)} need"
+            raise ValueError(f"{self.where}: {which} 0/1 targets, got values strictly between 0 and 1 in {name}")
         return column.astype(np.int64)
 
     def _inputs(self, needs: str, output: np.ndarray, truth: np.ndarray) -> tuple:

@@ -357,6 +357,8 @@ def test_binary_metrics_need_hard_targets_while_accuracy_takes_soft_ones():
         model.fit(X, soft, validation_data=(X, soft))
     with pytest.raises(ValueError, match="evaluate: metrics f1, roc_auc need 0/1 targets"):
         model.evaluate(X, soft)
+    with pytest.raises(ValueError, match="evaluate: metric 'f1' needs 0/1 targets, got values strictly between"):
+        model.compile(BinaryCrossEntropy(), metrics=["f1"]).evaluate(X, soft)
     model.fit(X, soft)  # training targets are not read by these metrics
     model.compile(BinaryCrossEntropy())
     assert "val_accuracy" in model.fit(X, soft, validation_data=(X, soft)).history
