@@ -12,7 +12,7 @@ from .activations import get_activation
 from .callbacks import Callback, EpochLogger, History
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
-from .metrics import METRICS, accuracy_counter
+from .metrics import PassMetrics, accuracy_counter, compiled_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
 
 DTYPES = ("float32", "float64")
@@ -106,17 +106,14 @@ class Model:
     # ------------------------------------------------------------------ set-up
     def compile(self, loss: Loss | str, optimizer: Optimizer | str | None = None,
                 metrics: Sequence[str] | None = None) -> Model:
-        """Choose the loss, the optimizer (default SGD(lr=0.01)) and metrics (default: accuracy for classifiers)."""
+        """Choose the loss, the optimizer (default SGD(lr=0.01)) and metrics (default: accuracy for classifiers).
+
+        `metrics` are names from `framework.metrics.METRICS`. Logs and `evaluate` hold `loss`, then
+        `accuracy` if compiled, then the other metrics in the order given here (see `fit`).
+        """
         self.loss = get_loss(loss)
         self.optimizer = SGD() if optimizer is None else get_optimizer(optimizer)
-        if metrics is None:
-            metrics = ["accuracy"] if self.loss.is_classifier else []
-        for metric in metrics:
-            if metric not in METRICS:
-                raise ValueError(f"compile: unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-            if not self.loss.is_classifier:
-                raise ValueError(f"compile: metric {metric!r} needs a classification loss, got {self.loss.name}")
-        self.metrics = list(metrics)
+        self.metrics = compiled_metrics(metrics, self.loss)
         self.optimizer.bind(self._params, self._grads)
         return self
 
@@ -182,6 +179,9 @@ class Model:
         """Train for `epochs` passes over (X, y) in mini-batches; returns the `History`.
 
         `seed` fixes shuffling and dropout masks (default: drawn from the model's seed).
+        Each epoch logs, in this order, `loss` and `accuracy` (counted over the training batches),
+        then with validation data `val_loss`, `val_accuracy` and `val_<name>` for the other compiled
+        metrics in compile's order: they need a whole pass, so they are computed on validation data only.
         A NaN/inf loss raises `TrainingDiverged` with the weights and optimizer state of the last
         finite epoch, unless a callback (`TerminateOnNaN`) asks to stop quietly.
         """
@@ -189,10 +189,8 @@ class Model:
         epochs = _check_positive_int("epochs", epochs, minimum=0)
         batch_size = _check_positive_int("batch_size", batch_size)
         X, y = self._check_Xy(X, y)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
-            validation_data = self._check_Xy(*validation_data, name="val_")
+        whole_pass = PassMetrics(self.metrics, self.loss, self.n_out, "fit")  # checked with or without validation
+        validation = self._validation(validation_data, whole_pass)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
 
@@ -209,8 +207,8 @@ class Model:
             if logs is None:  # diverged and a callback asked to stop quietly
                 history.diverged_epoch = epoch
                 break
-            if validation_data is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data, _checked=True).items()})
+            if validation is not None:
+                logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -219,6 +217,15 @@ class Model:
         for callback in callbacks:
             callback.on_train_end()
         return history
+
+    def _validation(self, validation_data, whole_pass: PassMetrics) -> tuple | None:
+        """Checked validation data as `_evaluate` takes it, its targets read once for every epoch."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
+        X_val, y_val = self._check_Xy(*validation_data, name="val_")
+        return X_val, y_val, whole_pass, whole_pass.prepare(y_val, "val_y")
 
     def _seed_fit(self, seed: int | None) -> np.random.Generator:
         """Give Dropout layers this fit's mask generator; return its shuffling generator."""
@@ -297,23 +304,31 @@ class Model:
                                f"weights restored to the {where} (try a lower learning rate)", epoch, batch, loss)
 
     # ------------------------------------------------------------------ inference
-    def evaluate(self, X, y, batch_size: int = 1024, _checked: bool = False) -> dict[str, float]:
-        """Mean loss and metrics over (X, y): `{"loss": ..., "accuracy": ...}`."""
+    def evaluate(self, X, y, batch_size: int = 1024) -> dict[str, float]:
+        """Mean loss and every compiled metric over (X, y), from one forward pass: `{"loss": ..., ...}`."""
         self._require_compiled("evaluate")
-        if not _checked:
-            batch_size = _check_positive_int("batch_size", batch_size)
-            X, y = self._check_Xy(X, y)
+        batch_size = _check_positive_int("batch_size", batch_size)
+        X, y = self._check_Xy(X, y)
+        whole_pass = PassMetrics(self.metrics, self.loss, self.n_out, "evaluate")
+        return self._evaluate(X, y, whole_pass, whole_pass.prepare(y), batch_size)
+
+    def _evaluate(self, X, y, whole_pass: PassMetrics, truth, batch_size: int = 1024) -> dict[str, float]:
+        """`evaluate` on checked data: loss and accuracy added up over batches, the rest from all the output."""
         count, labels = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else (None, None)
-        total_loss, correct = 0.0, 0
+        total_loss, correct, outputs = 0.0, 0, []
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size)
             output = self.forward(X[rows])
             total_loss += self.loss.batch_loss(output, y[rows]) * len(output)
             if labels is not None:
                 correct += count(output, labels[rows])
+            if whole_pass.names:
+                outputs.append(output)
         result = {"loss": total_loss / len(X)}
         if labels is not None:
             result["accuracy"] = correct / labels.size
+        if whole_pass.names:
+            result.update(whole_pass.compute(outputs[0] if len(outputs) == 1 else np.concatenate(outputs), truth))
         return result
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:

@@ -176,8 +176,8 @@ def test_a_config_stored_as_bytes_is_refused(good, tmp_path):
     (lambda c: {**c, "layers": [{"class": "ReLU", "config": {}}] * 1000 + c["layers"]}, "declares 1,003 layers"),
     (lambda c: {**c, "fit_seeds": {**c["fit_seeds"], "pool_size": 2**40}}, "fit_seeds"),
     (lambda c: {**c, "optimizer": {**c["optimizer"], "iterations": 2**64}}, "optimizer iterations"),
-    (lambda c: {**c, "metrics": 5}, "damaged config: 'int' object is not iterable"),
-    (lambda c: {**c, "metrics": "accuracy"}, "damaged config: compile: unknown metric 'a'"),
+    (lambda c: {**c, "metrics": 5}, "damaged config: compile: metrics must be a list of names, got 5"),
+    (lambda c: {**c, "metrics": "accuracy"}, "damaged config: compile: metrics must be a list of names, got 'acc"),
     (lambda c: {**c, "seed": 1.5}, "damaged config: Model: seed"),
     (lambda c: {**c, "layers": [{"class": "Dropout", "config": {"rate": 10**400}}, *c["layers"]]},
      "invalid layer configuration"),
@@ -197,6 +197,14 @@ def test_layers_that_do_not_chain_are_refused(good, tmp_path):
 def test_a_huge_bad_entry_gives_a_short_message(good, tmp_path):
     config = {**config_of(good), "layers": [{"class": "x" * 10**6, "config": {}}]}
     with pytest.raises(ValueError, match="invalid layer entry") as error:
+        load_model(rewrite(good, tmp_path, "long.npz", config=config))
+    assert len(str(error.value)) < 400
+
+
+@pytest.mark.parametrize("metrics", [["x" * 10**6], {"x" * 10**6: 1}, ["f1"] * 10**5 + [None]])
+def test_a_huge_metrics_entry_gives_a_short_message(good, tmp_path, metrics):
+    config = {**config_of(good), "metrics": metrics}
+    with pytest.raises(ValueError, match="has a damaged config: compile: ") as error:
         load_model(rewrite(good, tmp_path, "long.npz", config=config))
     assert len(str(error.value)) < 400
 

@@ -138,6 +138,20 @@ def test_round_trip_keeps_each_loss_and_its_config(tmp_path, layers, loss, n_out
     assert loaded.predict(X).tobytes() == model.predict(X).tobytes()
 
 
+@pytest.mark.parametrize("layers,loss,names", [
+    ([Dense(4, 2)], SoftmaxCrossEntropy(), ["roc_auc", "accuracy", "f1", "balanced_accuracy"]),
+    ([Dense(4, 2)], MeanSquaredError(), ["r2", "mae", "rmse", "mse"]),
+])
+def test_round_trip_keeps_the_compiled_metrics_and_their_order(tmp_path, layers, loss, names):
+    model = Model(layers, seed=4).compile(loss, "adam", metrics=names)
+    model.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.metrics == model.metrics == names
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 2, size=20)
+    assert list(loaded.evaluate(X, y).items()) == list(model.evaluate(X, y).items())
+
+
 def test_an_uncompiled_model_loads_uncompiled(tmp_path):
     model = Model([Dense(3, 2), ReLU()], seed=None)
     model.metadata["why"] = "inference only"
@@ -275,6 +289,9 @@ def test_a_pickle_never_executes(tmp_path, container):
     (lambda c: {**c, "fit_seeds": {**c["fit_seeds"], "entropy": -1}}, "fit_seeds"),
     (lambda c: {**c, "fit_seeds": {**c["fit_seeds"], "spawn_key": "3"}}, "fit_seeds"),
     (lambda c: {**c, "fit_seeds": None}, "fit_seeds"),
+    (lambda c: {**c, "metrics": ["auc"]}, "edited.npz has a damaged config: compile: unknown metric 'auc'"),
+    (lambda c: {**c, "metrics": ["rmse"]}, "damaged config: compile: metric 'rmse' needs a regression loss"),
+    (lambda c: {**c, "metrics": [["f1"]]}, r"damaged config: compile: unknown metric \['f1'\]"),
 ])
 def test_damaged_config_is_refused(tmp_path, small_classifier, edit, message):
     good = good_file(tmp_path, small_classifier)
