@@ -7,6 +7,8 @@ from typing import TextIO
 
 import numpy as np
 
+from .metrics import METRICS
+
 
 class Callback:
     """Base callback; `fit` sets `self.model` before `on_train_begin`."""
@@ -83,8 +85,9 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
+        if mode == "auto":  # the metric's own direction (val_f1: max), else as Keras: "acc" in the name is max
+            metric = METRICS.get(monitor.removeprefix("val_"))
+            mode = ("max" if metric.higher_is_better else "min") if metric else "max" if "acc" in monitor else "min"
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
         self.mode, self.restore_best_weights = mode, restore_best_weights
 

@@ -28,8 +28,6 @@ from .store import (
     RUNS_FILE,
     ExperimentStore,
     atomic_open,
-    history_columns,
-    runs_columns,
     write_table,
 )
 from .trial import TrainingState, TrialRecord, TrialSpec, TrialStatus, run_trial
@@ -150,13 +148,13 @@ def _promoted(prep, store: ExperimentStore, rung: int, size: int, alive: list[in
 
 def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     """Run every rung (resuming from the journal), then write runs.csv from each trial's latest rung."""
-    experiment, task, folder = prep.experiment, prep.task, prep.folder
+    experiment, folder = prep.experiment, prep.folder
     search = experiment.search
     schedule = rung_schedule(search["min_epochs"], search["eta"], experiment.train["epochs"])
     configs = sorted({spec.config_id for spec in prep.specs})
     sizes = rung_sizes(len(configs), search["eta"], len(schedule))
-    columns = runs_columns(prep.params, task, halving=True, folds=prep.splits.cross_validated)
-    store = ExperimentStore(folder, columns, history_columns(task, halving=True), journal=RUNGS_FILE,
+    columns = prep.columns(halving=True)
+    store = ExperimentStore(folder, columns.runs, columns.history, journal=RUNGS_FILE,
                             key=("trial_id", "rung"))
     stored = store.open(known={f"{spec.trial_id}/{rung}" for spec in prep.specs for rung in range(len(schedule))})
     tally = Tally(sum(sizes) * search["repeats"], on_trial, rungs=len(schedule))
@@ -174,6 +172,6 @@ def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     store.sort([f"{spec.trial_id}/{rung}" for rung in range(len(schedule)) for spec in prep.specs])
     # runs.csv: each trial's latest rung, its text copied from the journal as it is (sorted: in spec order).
     journal = pd.read_csv(store.runs_path, dtype=str, keep_default_na=False)
-    write_table(folder / RUNS_FILE, columns, latest_rungs(journal).to_dict("records"))
+    write_table(folder / RUNS_FILE, columns.runs, latest_rungs(journal).to_dict("records"))
     shutil.rmtree(folder / CHECKPOINTS_DIR, ignore_errors=True)  # the final model is refit from scratch
     return tally

@@ -20,7 +20,11 @@ from .trial import TrialStatus
 
 # Columns that hold numbers (or nothing, for a failed trial's metrics) wherever they appear.
 NUMERIC = {"config_id", "repeat", "fold", "seed", "rung", "epochs", "final_epoch", "epoch", "loss", "accuracy",
-           "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy", "fit_seconds", "seconds"}
+           "best_epoch", "fit_seconds", "seconds"}
+
+
+def _numeric(column: str) -> bool:
+    return column in NUMERIC or column.startswith(("val_", "best_val_"))
 STATUSES = {str(status) for status in TrialStatus}
 
 
@@ -69,7 +73,7 @@ def check_table(table: Table, columns: list[str], remedy: str) -> None:
     if table.header != columns:
         raise UserError(f"{table.path} has columns {shown(table.header, 200)}, expected {columns}: it belongs to "
                         "another experiment; use --force to replace it or choose another --out")
-    numeric = [i for i, name in enumerate(columns) if name in NUMERIC]
+    numeric = [i for i, name in enumerate(columns) if _numeric(name)]
     status = columns.index("status") if "status" in columns else None
     for row, line in zip(table.rows, table.lines):
         if len(row) != len(columns):

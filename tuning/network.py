@@ -6,6 +6,8 @@ from framework import Model, mlp
 from framework.losses import MeanSquaredError, SoftmaxCrossEntropy
 from framework.optimizers import SGD, Adam, Optimizer, RMSProp
 
+from .objective import tracked_metrics
+
 
 def layer_sizes(train: dict, n_features: int, n_outputs: int) -> list[int]:
     """Input, hidden and output widths of the MLP."""
@@ -23,7 +25,7 @@ def build_model(train: dict, n_features: int, n_outputs: int, task: str, seed: i
     model = mlp(layer_sizes(train, n_features, n_outputs), activation=train["activation"], dropout=train["dropout"],
                 seed=seed)
     loss = SoftmaxCrossEntropy() if task == "classification" else MeanSquaredError()
-    model.compile(loss=loss, optimizer=build_optimizer(train))
+    model.compile(loss=loss, optimizer=build_optimizer(train), metrics=tracked_metrics(task, n_outputs))
     return model
 
 

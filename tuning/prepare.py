@@ -13,9 +13,9 @@ from .columns import likely_leaks
 from .config import Experiment, load_experiment
 from .datasets import Dataset, Splits, fingerprint, load_dataset, split
 from .errors import UserError, shown
-from .objective import Objective
+from .objective import Objective, tracked_metrics
 from .space import trial_specs
-from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, move_aside, write_text
+from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, Columns, move_aside, write_text
 from .trial import TrialSpec
 from .trial_data import TrialData
 
@@ -42,6 +42,11 @@ class Prepared:
     @property
     def task(self) -> str:
         return self.splits.dataset.task
+
+    def columns(self, halving: bool = False) -> Columns:
+        """The CSV schemas of this experiment (successive halving's journal adds a rung column)."""
+        return Columns(self.params, self.task, tracked_metrics(self.task, self.n_outputs), halving,
+                       self.splits.cross_validated)
 
     @property
     def n_features(self) -> int:
@@ -130,10 +135,11 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
     leaks = likely_leaks(splits.X_rest, splits.y_rest, dataset.task == "classification") if dataset.roles else []
     record = data_record(experiment, dataset, [*dataset.notes, *leaks])
+    objective = Objective.for_task(dataset.task, experiment.search["metric"], len(dataset.classes))
     data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
-    specs = trial_specs(experiment, [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data])
-    return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), Objective.for_task(dataset.task),
-                    record, force)
+    specs = trial_specs(experiment, [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data],
+                        objective.metric)
+    return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force)
 
 
 def claim_folder(prep: Prepared) -> None:

@@ -20,6 +20,7 @@ from .advice import advice
 from .datasets import fingerprint, rows
 from .errors import RunFailed
 from .network import build_model, parameter_count
+from .objective import in_target_units
 from .preprocess import Preprocessor, TargetScale, is_table
 from .seeds import FINAL_REFIT, derive_seed
 from .select import select_best, selectable, why_nothing_is_selectable
@@ -96,12 +97,13 @@ def test_once(prep, final: FinalModel) -> tuple[dict, pd.DataFrame, tuple[np.nda
     X_test, y_test = prep.splits.test()
     target_scale = final.target_scale
     X_scaled = final.preprocessor.transform(X_test, "test rows")
-    scores = {f"test_{k}": float(v) for k, v in
-              final.model.evaluate(X_scaled, target_scale.apply(y_test) if target_scale else y_test).items()}
+    scores = final.model.evaluate(X_scaled, target_scale.apply(y_test) if target_scale else y_test)
+    if target_scale:  # errors in the target's own units
+        scores = in_target_units(scores, target_scale.std)
+    scores = {f"test_{k}": float(v) for k, v in scores.items()}
     output = final.model.predict(X_scaled)
     if target_scale:
         predicted = target_scale.invert(output[:, 0])
-        scores["test_rmse"] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
         table = pd.DataFrame({"source_row": prep.splits.test_rows, "true": y_test, "predicted": predicted})
     else:
         classes = np.asarray(prep.splits.dataset.classes)
@@ -131,7 +133,6 @@ def _best_record(prep, runs, choice: Choice, final: FinalModel, scores: dict, te
     """best.json: the choice and its validation score, the test scores, and the facts of the run."""
     splits, row, column = prep.splits, choice.row, prep.objective.column
     X_test, y_test = test
-    rmse = {"test_rmse": scores.pop("test_rmse")} if "test_rmse" in scores else {}
     return {
         "params": choice.spec.params, "config_id": int(row["config_id"]), "select": prep.experiment.search["select"],
         column: float(row["mean"]), f"{column}_std": float(row["std"]), "n_repeats": int(row["n_ok"]),
@@ -147,7 +148,6 @@ def _best_record(prep, runs, choice: Choice, final: FinalModel, scores: dict, te
             "trials": len(prep.specs), "trials_stored": len(runs), **run_info, "refit_seconds": final.seconds,
             "versions": package_versions(),
         },
-        **rmse,
     }
 
 

@@ -15,7 +15,7 @@ from .config import Experiment, load_experiment
 from .errors import UserError
 from .halving import latest_rungs
 from .integrity import check_table, read_table, without_repeats
-from .objective import Objective
+from .objective import Objective, tracked_metrics
 from .select import leaderboard
 from .space import candidates
 from .store import (
@@ -26,8 +26,7 @@ from .store import (
     PREDICTIONS_FILE,
     RUNGS_FILE,
     RUNS_FILE,
-    history_columns,
-    runs_columns,
+    Columns,
 )
 
 
@@ -81,9 +80,13 @@ def _checked(path: Path, columns: list[str]):
     return table
 
 
-def _task(folder: Path, journal: Path) -> str:
+def _columns(experiment: Experiment, journal: Path) -> tuple[Columns, int]:
+    """The folder's CSV schemas, and its number of classes as far as they tell (2 when ROC AUC is tracked)."""
     header = read_table(journal, REMEDY).header
-    return "classification" if "val_accuracy" in header else "regression"
+    task = "classification" if "val_accuracy" in header else "regression"
+    classes = 2 if "val_roc_auc" in header else 0
+    return Columns(sorted(experiment.space), task, tracked_metrics(task, classes),
+                   experiment.search["strategy"] == "halving", experiment.data["folds"] > 0), classes
 
 
 def read_results(folder: str | Path) -> FolderResults:
@@ -94,22 +97,21 @@ def read_results(folder: str | Path) -> FolderResults:
         raise UserError(f"{folder} is not an experiment folder: expected {CONFIG_FILE} and {RUNS_FILE} in it")
     experiment = load_experiment(folder / CONFIG_FILE)
     halving = experiment.search["strategy"] == "halving"
-    task = _task(folder, rungs_path if halving and rungs_path.is_file() else runs_path)
-    searched = sorted(experiment.space)
-    columns = runs_columns(searched, task, halving, folds=experiment.data["folds"] > 0)
-    rungs = _checked_csv(rungs_path, columns, ["trial_id", "rung"]) if halving and rungs_path.is_file() else None
+    columns, classes = _columns(experiment, rungs_path if halving and rungs_path.is_file() else runs_path)
+    task = columns.task
+    rungs = _checked_csv(rungs_path, columns.runs, ["trial_id", "rung"]) if halving and rungs_path.is_file() else None
     # An interrupted halving search has no runs.csv yet: each trial's latest rung in the journal is its row.
-    runs = _checked_csv(runs_path, columns, ["trial_id"]) if runs_path.is_file() else latest_rungs(rungs)
+    runs = _checked_csv(runs_path, columns.runs, ["trial_id"]) if runs_path.is_file() else latest_rungs(rungs)
     history_path = folder / HISTORY_FILE
-    history = (_checked_csv(history_path, history_columns(task, halving), ["trial_id", *(["rung"] * halving), "epoch"])
-               if history_path.is_file() else pd.DataFrame(columns=history_columns(task, halving)))
+    history = (_checked_csv(history_path, columns.history, ["trial_id", *(["rung"] * halving), "epoch"])
+               if history_path.is_file() else pd.DataFrame(columns=columns.history))
     best_path, predictions_path = folder / BEST_FILE, folder / PREDICTIONS_FILE
     best = _read_json(best_path) if best_path.is_file() else None
     labels = str if task == "classification" else float  # class labels stay text ("07" is not 7)
     predictions = (_read_csv(predictions_path, dtype={"true": labels, "predicted": labels})
                    if predictions_path.is_file() else None)
     expected = len(candidates(experiment)) * experiment.search["repeats"]
-    objective = Objective.for_task(task)
+    objective = Objective.for_task(task, experiment.search["metric"], classes)
     board = leaderboard(runs, list(experiment.space), objective) if len(runs) else pd.DataFrame()
     data_path = folder / DATA_FILE
     notes = _read_json(data_path).get("notes", []) if data_path.is_file() else []

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "backend": "loky",
         "scheduler": "",
         "select": "mean",
+        "metric": "",  # what selection ranks by; empty = accuracy (classification), rmse (regression)
         "eta": 3,
         "min_epochs": 3,
         "space": {
@@ -126,6 +127,7 @@ RULES: dict[str, tuple] = {
     "search.scheduler": (lambda v: isinstance(v, str), lambda v: True, "a scheduler address such as "
                          "'tcp://host:8786' (empty = a local cluster)"),
     "search.select": _choice("mean", "one_se"),
+    "search.metric": _choice("", "accuracy", "balanced_accuracy", "f1", "roc_auc", "loss", "rmse", "mae", "mse", "r2"),
     "search.eta": _int_at_least(2),
     "search.min_epochs": _int_at_least(1),
 }

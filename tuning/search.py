@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .executor import Executor
-from .store import ExperimentStore, history_columns, history_rows, runs_columns, runs_row
+from .store import ExperimentStore, history_rows, runs_row
 from .trial import TrialRecord, TrialSpec
 from .trial_data import TrialData
 
@@ -55,9 +55,8 @@ def run_and_store(executor: Executor, specs: list[TrialSpec], data: list[TrialDa
 
 def search_all(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
     """Grid or random search: every trial trains its full epochs; those already stored are skipped."""
-    specs, task = prep.specs, prep.task
-    store = ExperimentStore(prep.folder, runs_columns(prep.params, task, folds=prep.splits.cross_validated),
-                            history_columns(task))
+    specs, columns = prep.specs, prep.columns()
+    store = ExperimentStore(prep.folder, columns.runs, columns.history)
     stored = store.open(known={spec.trial_id for spec in specs})
     pending = [spec for spec in specs if spec.trial_id not in stored]
     tally = Tally(len(specs), on_trial, done=len(specs) - len(pending))

@@ -97,11 +97,12 @@ def trial_seed(experiment_seed: int, identity: str) -> int:
     return derive_seed(experiment_seed, *(int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)))
 
 
-def trial_specs(experiment: Experiment, data_fingerprints: list[str]) -> list[TrialSpec]:
+def trial_specs(experiment: Experiment, data_fingerprints: list[str], metric: str = "accuracy") -> list[TrialSpec]:
     """Every trial of the experiment: candidates x repeats x folds, in canonical order.
 
     `data_fingerprints` has one entry per fold (one for a holdout split): a trial's id hashes the
     fingerprint of the rows it trains and validates on, so every fold is a trial with its own seed.
+    `metric` is the validation metric whose best epoch each trial's record reports.
     """
     specs = []
     for config_id, params in enumerate(candidates(experiment)):
@@ -110,5 +111,5 @@ def trial_specs(experiment: Experiment, data_fingerprints: list[str]) -> list[Tr
             for fold, fingerprint in enumerate(data_fingerprints):
                 identity = trial_id(train, repeat, fingerprint)
                 specs.append(TrialSpec(identity, config_id, repeat, trial_seed(experiment.seed, identity), params,
-                                       train, fold))
+                                       train, fold, metric))
     return specs

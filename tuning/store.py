@@ -17,6 +17,7 @@ import socket
 import time
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -34,26 +35,36 @@ DAMAGED = "delete that line (its trial runs again) or use --force to start over 
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
            PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR)
 
-HISTORY_COLUMNS = ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-METRIC_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "best_val_loss", "best_val_accuracy"]
+@dataclass(frozen=True)
+class Columns:
+    """The CSV schemas of one experiment: its searched params, task, tracked validation metrics, and whether
+    it halves (a rung column) and cross-validates (a fold column)."""
 
+    params: list[str]
+    task: str
+    metrics: list[str]  # validation metrics besides the loss (objective.tracked_metrics)
+    halving: bool = False
+    folds: bool = False
 
-def _without_accuracy(columns: list[str], task: str) -> list[str]:
-    return columns if task == "classification" else [c for c in columns if "accuracy" not in c]
+    @property
+    def logs(self) -> list[str]:
+        """An epoch's logs: training loss (and accuracy), validation loss and metrics."""
+        return ["loss", *(["accuracy"] if self.task == "classification" else []), "val_loss",
+                *(f"val_{m}" for m in self.metrics)]
 
+    @property
+    def runs(self) -> list[str]:
+        """runs.csv: identity (the fold under cross-validation), params, (rung reached), outcome, final and best
+        epoch's metrics, time."""
+        best = [f"best_{c}" for c in self.logs if c.startswith("val_")]
+        return ["trial_id", "config_id", "repeat", *(["fold"] if self.folds else []), "seed", *self.params,
+                *(["rung"] if self.halving else []), "status", "error", "epochs", "final_epoch", *self.logs,
+                "best_epoch", *best, "fit_seconds"]
 
-def runs_columns(params: list[str], task: str, halving: bool = False, folds: bool = False) -> list[str]:
-    """runs.csv's columns: identity (with the fold under cross-validation), searched params, (rung reached),
-    outcome, metrics, time."""
-    return ["trial_id", "config_id", "repeat", *(["fold"] if folds else []), "seed", *params,
-            *(["rung"] if halving else []), "status", "error", "epochs", "final_epoch",
-            *_without_accuracy(METRIC_COLUMNS, task), "fit_seconds"]
-
-
-def history_columns(task: str, halving: bool = False) -> list[str]:
-    """history.csv's columns; successive halving adds the rung each epoch belongs to."""
-    columns = _without_accuracy(HISTORY_COLUMNS, task)
-    return [columns[0], "rung", *columns[1:]] if halving else columns
+    @property
+    def history(self) -> list[str]:
+        """history.csv: one row per trial (and rung) and epoch."""
+        return ["trial_id", *(["rung"] if self.halving else []), "epoch", *self.logs, "seconds"]
 
 
 def runs_row(spec: TrialSpec, record: TrialRecord) -> dict:

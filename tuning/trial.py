@@ -18,7 +18,7 @@ from framework import EarlyStopping, Model, TrainingDiverged
 from framework.callbacks import Callback
 
 from .network import build_model
-from .objective import Objective, mode_of
+from .objective import Objective, in_target_units, mode_of
 from .trial_data import TrialData
 
 
@@ -63,6 +63,7 @@ class TrialSpec:
     params: dict
     train: dict
     fold: int = 0  # which training/validation rows: 0 for the holdout split, 0..k-1 under k-fold cross-validation
+    metric: str = "accuracy"  # the validation metric whose best epoch the record reports (the Objective's)
     rung: int | None = None
     start_epoch: int = 0
     end_epoch: int | None = None
@@ -116,14 +117,16 @@ class EpochRecorder(Callback):
     Epochs are numbered from `first_epoch` + 1, so a continued trial's rows follow its earlier ones.
     """
 
-    def __init__(self, first_epoch: int = 0) -> None:
+    def __init__(self, first_epoch: int = 0, target_std: float | None = None) -> None:
         self.rows: list[dict] = []
-        self.first_epoch = first_epoch
+        self.first_epoch, self.target_std = first_epoch, target_std
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        if self.target_std is not None:  # a regression: errors in the target's own units
+            logs = in_target_units(logs, self.target_std)
         self.rows.append({"epoch": self.first_epoch + epoch + 1, **logs, "seconds": time.perf_counter() - self._start})
 
 
@@ -181,7 +184,7 @@ def run_trial(spec: TrialSpec, data: TrialData, blas_threads: int | None = None)
     from threadpoolctl import threadpool_limits
 
     record = TrialRecord(spec.trial_id)
-    recorder = EpochRecorder(spec.start_epoch)
+    recorder = EpochRecorder(spec.start_epoch, data.target_std if data.task == "regression" else None)
     start = time.perf_counter()
     model = stopper = None
     try:
@@ -195,7 +198,7 @@ def run_trial(spec: TrialSpec, data: TrialData, blas_threads: int | None = None)
     record.history = recorder.rows
     record.epochs = spec.start_epoch + len(recorder.rows)
     if record.ok and recorder.rows:
-        _summarise(record, recorder.rows, stopper, Objective.for_task(data.task))
+        _summarise(record, recorder.rows, stopper, Objective(spec.metric, data.task))
     if spec.keep_state and record.ok:
         record.state = TrainingState.of(model)
     return record

@@ -43,7 +43,7 @@ def _edit_cell(path, line: int, column: str, value: str) -> None:
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda f: (f / "runs.csv").open("a").write("hello world\n"), "runs.csv line 10 is damaged (1 cells, expected 18)"),
+    (lambda f: (f / "runs.csv").open("a").write("hello world\n"), "runs.csv line 10 is damaged (1 cells, expected 22)"),
     (lambda f: _edit_cell(f / "runs.csv", 3, "val_loss", "abc"), "runs.csv line 3, column val_loss: 'abc' is not a"),
     (lambda f: _edit_cell(f / "runs.csv", 4, "status", "okk"), "runs.csv line 4, column status: 'okk' is not one of"),
     (lambda f: _edit_cell(f / "history.csv", 20, "epoch", "x"), "history.csv line 20, column epoch: 'x' is not a"),

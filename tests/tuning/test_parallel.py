@@ -23,8 +23,9 @@ from tuning import dask_cluster, versions
 from tuning.config import load_experiment
 from tuning.dask_cluster import DaskCluster, ScatteredData
 from tuning.errors import UserError
+from tuning.objective import tracked_metrics
 from tuning.prepare import prepare
-from tuning.store import METRIC_COLUMNS
+from tuning.store import Columns
 from tuning.trial import TrialRecord
 from tuning.trial_data import TrialData
 
@@ -34,7 +35,8 @@ distributed = pytest.importorskip("distributed")
 # Slow enough (about 0.5 s a trial: iris, batch 1, 60 epochs) that a worker can be killed mid-trial.
 SLOW = ["data.dataset=iris", "train.epochs=60", "train.batch_size=1", "search.repeats=2", "search.n_jobs=1",
         "search.space={lr = [0.01, 0.02], hidden_units = [8]}"]
-OUTCOME = ["trial_id", "status", "error", "epochs", "final_epoch", *METRIC_COLUMNS]
+_RUNS = Columns([], "classification", tracked_metrics("classification", 3)).runs
+OUTCOME = ["trial_id", *_RUNS[_RUNS.index("status"):-1]]  # status ... best metrics, not the time
 
 
 @pytest.fixture(scope="module")

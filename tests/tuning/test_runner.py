@@ -32,12 +32,13 @@ def test_folder_has_one_row_per_trial_and_per_epoch(tmp_path, quick_overrides):
     assert {p.name for p in folder.iterdir()} >= {"config.toml", "runs.csv", "history.csv", "best.json", "model.npz"}
     runs = pd.read_csv(folder / "runs.csv")
     assert len(runs) == 8 and runs["trial_id"].is_unique
+    metrics = ["val_loss", "val_accuracy", "val_balanced_accuracy", "val_f1"]  # iris has 3 classes: no ROC AUC
     assert list(runs.columns) == ["trial_id", "config_id", "repeat", "seed", "hidden_units", "lr", "status", "error",
-                                  "epochs", "final_epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                                  "best_epoch", "best_val_loss", "best_val_accuracy", "fit_seconds"]
+                                  "epochs", "final_epoch", "loss", "accuracy", *metrics,
+                                  "best_epoch", *(f"best_{m}" for m in metrics), "fit_seconds"]
     assert (runs["status"] == "ok").all() and (runs["epochs"] == 8).all()
     history = pd.read_csv(folder / "history.csv")
-    assert list(history.columns) == ["trial_id", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert list(history.columns) == ["trial_id", "epoch", "loss", "accuracy", *metrics, "seconds"]
     assert len(history) == 8 * 8
     assert history.groupby("trial_id")["epoch"].apply(list).map(lambda e: e == list(range(1, 9))).all()
     # runs.csv's final metrics are its last epoch's row of history.csv.
@@ -126,14 +127,42 @@ def test_final_model_predicts_raw_inputs_with_its_stored_scaling(tmp_path, quick
     assert np.mean(proba.argmax(1) == y_test) == pytest.approx(result.best["test_accuracy"])
 
 
-def test_regression_selects_on_validation_loss(tmp_path):
-    overrides = ["data.dataset=diabetes", "train.epochs=15", "search.repeats=1",
-                 "search.space={lr = [0.001, 0.01]}", "train.momentum=0.5"]
+def test_regression_reports_errors_in_the_targets_units_and_selects_on_validation_rmse(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = 1000 + 250 * X[:, 0] - 100 * X[:, 1] + rng.normal(0, 20, 300)  # prices, say: far from unit scale
+    pd.DataFrame({"price": y, "a": X[:, 0], "b": X[:, 1], "c": X[:, 2]}).to_csv(tmp_path / "prices.csv", index=False)
+    overrides = [f"data.dataset='{tmp_path / 'prices.csv'}'", "data.target=price", "train.epochs=30",
+                 "search.repeats=1", "search.space={lr = [0.001, 0.01, 0.05]}", "train.momentum=0.5"]
     result, folder = _run(tmp_path, overrides)
+    runs, history = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "history.csv")
+    assert "val_accuracy" not in runs.columns
+    assert {"val_mse", "val_rmse", "val_mae", "val_r2"} <= set(history.columns)
+    best = result.best
+    assert best["val_rmse"] == pytest.approx(runs["val_rmse"].min())  # selected on validation RMSE
+    assert np.allclose(runs["val_rmse"] ** 2, runs["val_mse"])
+    # best.json's test errors, in the target's units: what test_predictions.csv gives
+    predictions = pd.read_csv(folder / "test_predictions.csv")
+    error = predictions["predicted"] - predictions["true"]
+    assert best["test_rmse"] == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-5)
+    assert best["test_mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-5)
+    ss = np.sum((predictions["true"] - predictions["true"].mean()) ** 2)
+    assert best["test_r2"] == pytest.approx(1 - np.sum(error ** 2) / ss, rel=1e-5) and best["test_r2"] > 0.8
+
+
+@pytest.mark.parametrize("metric", ["balanced_accuracy", "f1", "loss"])
+def test_search_metric_names_what_selection_ranks_by(tmp_path, quick_overrides, metric):
+    result, folder = _run(tmp_path, [*quick_overrides, f"search.metric={metric}"])
     runs = pd.read_csv(folder / "runs.csv")
-    assert "val_accuracy" not in runs.columns and runs["val_loss"].notna().all()
-    assert result.best["val_loss"] == pytest.approx(runs["val_loss"].min())
-    assert 30 < result.best["test_rmse"] < 80  # diabetes targets span 25..346; a mean guess gives ~77
+    means = runs.groupby("config_id")[f"val_{metric}"].mean()
+    assert result.best[f"val_{metric}"] == pytest.approx(means.min() if metric == "loss" else means.max())
+
+
+def test_a_metric_that_does_not_fit_the_data_is_refused(tmp_path, quick_overrides):
+    with pytest.raises(UserError, match=r"search.metric = 'roc_auc' does not apply .* \(ROC AUC needs two classes\)"):
+        _run(tmp_path, [*quick_overrides, "search.metric=roc_auc"])  # iris: 3 classes
+    with pytest.raises(UserError, match=r"search.metric = 'rmse' does not apply to this classification data"):
+        _run(tmp_path, [*quick_overrides, "search.metric=rmse"])
 
 
 def test_early_stopping_refits_for_the_chosen_epoch_count(tmp_path):
@@ -168,3 +197,14 @@ def test_one_se_picks_the_simplest_close_configuration():
     assert select_best(board, ACCURACY, "mean")["hidden_units"] == 128
     chosen = select_best(board, ACCURACY, "one_se", complexity=lambda row: row["hidden_units"])
     assert chosen["hidden_units"] == 16
+
+
+def test_two_classes_track_roc_auc_per_epoch_and_on_the_test_split(tmp_path):
+    overrides = ["data.dataset=breast_cancer", "train.epochs=3", "search.repeats=1", "search.space={lr = [0.05]}",
+                 "search.metric=roc_auc"]
+    result, folder = _run(tmp_path, overrides)
+    history = pd.read_csv(folder / "history.csv")
+    assert history["val_roc_auc"].between(0.5, 1).all()
+    assert result.best["val_roc_auc"] == pytest.approx(history["val_roc_auc"].iloc[-1])
+    assert 0.9 < result.best["test_roc_auc"] <= 1
+    assert {"test_f1", "test_balanced_accuracy", "test_accuracy"} <= set(result.best)
