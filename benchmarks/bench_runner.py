@@ -26,8 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuning.config import load_experiment  # noqa: E402
-from tuning.datasets import load_dataset, split  # noqa: E402
+from tuning.datasets import load_dataset  # noqa: E402
 from tuning.runner import run_experiment  # noqa: E402
+from tuning.splits import split  # noqa: E402
 
 GRID = {"lr": [0.01, 0.05, 0.1], "batch_size": [16, 32, 64], "hidden_units": [32, 64, 128]}
 

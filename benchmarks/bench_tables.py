@@ -21,7 +21,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tuning.datasets import load_dataset, split  # noqa: E402
+from tuning.datasets import load_dataset  # noqa: E402
+from tuning.splits import split  # noqa: E402
 from tuning.trial_data import TrialData  # noqa: E402
 
 

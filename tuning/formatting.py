@@ -15,3 +15,12 @@ def format_value(value) -> str:
 def param_label(values: Mapping, params: list[str]) -> str:
     """'lr=0.1, batch_size=32, hidden_units=128' (or 'default settings' when nothing is searched)."""
     return ", ".join(f"{p}={format_value(values[p])}" for p in params) or "default settings"
+
+
+def is_number(text: str) -> bool:
+    """Whether a CSV cell's text reads as a number (inf and nan included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

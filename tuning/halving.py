@@ -19,6 +19,7 @@ import pandas as pd
 
 from .errors import RunFailed, TuningWarning
 from .executor import TRIAL_BLAS_THREADS, Executor
+from .files import atomic_open
 from .search import OnTrial, Tally, run_and_store
 from .seeds import derive_seed
 from .select import leaderboard
@@ -27,7 +28,6 @@ from .store import (
     RUNGS_FILE,
     RUNS_FILE,
     ExperimentStore,
-    atomic_open,
     write_table,
 )
 from .trial import TrainingState, TrialRecord, TrialSpec, TrialStatus, run_trial

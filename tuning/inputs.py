@@ -19,6 +19,7 @@ import numpy as np
 from framework.archive import ArchiveError, read_npy
 
 from .errors import TuningWarning, UserError
+from .formatting import is_number
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -142,7 +143,7 @@ def _read_csv(path: Path, n_features: int) -> Rows:
             values[i] = np.nan  # the cell is found below
         if not np.isfinite(values[i]).all():
             j = next(j for j, cell in enumerate(cells) if not _is_finite_number(cell))
-            what = "a finite number" if _is_number(cells[j]) else "a number"
+            what = "a finite number" if is_number(cells[j]) else "a number"
             raise UserError(f"predict: {_where(str(path), line, j, names)}: {_short(cells[j])} is not {what}; "
                             "expected a finite number in every cell")
     return Rows(values, str(path), names, [line for line, _ in records])
@@ -168,20 +169,12 @@ def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
     return records
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_finite_number(cell: str) -> bool:
-    return _is_number(cell) and bool(np.isfinite(float(cell)))
+    return is_number(cell) and bool(np.isfinite(float(cell)))
 
 
 def _is_header(cells: list[str]) -> bool:
     """No cell is a number (and one is not blank), or the cells are 0..n-1: what pandas writes for unnamed columns."""
     if cells == [str(i) for i in range(len(cells))]:
         return True
-    return any(cell.strip() for cell in cells) and not any(_is_number(cell) for cell in cells)
+    return any(cell.strip() for cell in cells) and not any(is_number(cell) for cell in cells)

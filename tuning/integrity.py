@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import TuningWarning, UserError, shown
+from .formatting import is_number
 from .trial import TrialStatus
 
 # Columns that hold numbers (or nothing, for a failed trial's metrics) wherever they appear.
@@ -80,20 +81,12 @@ def check_table(table: Table, columns: list[str], remedy: str) -> None:
             raise UserError(f"{table.path} line {line} is damaged ({len(row)} cells, expected {len(columns)}); "
                             f"{remedy}")
         for i in numeric:
-            if row[i] and not _is_number(row[i]):
+            if row[i] and not is_number(row[i]):
                 raise UserError(f"{table.path} line {line}, column {columns[i]}: {shown(row[i])} is not a number; "
                                 f"{remedy}")
         if status is not None and row[status] not in STATUSES:
             raise UserError(f"{table.path} line {line}, column status: {shown(row[status])} is not one of "
                             f"{', '.join(sorted(STATUSES))}; {remedy}")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def without_repeats(table: Table, key: list[str], remedy: str) -> Table:

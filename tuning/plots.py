@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .files import atomic_open
 from .formatting import format_value, param_label
 from .results import FolderResults, read_results
-from .store import PLOTS_DIR, atomic_open
+from .store import PLOTS_DIR
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

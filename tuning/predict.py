@@ -20,7 +20,7 @@ from framework import Model, load_model
 
 from .errors import UserError
 from .inputs import Rows, select_columns
-from .model_file import read_metadata
+from .model_file import RunnerMetadata, read_metadata
 from .preprocess import Preprocessor, TargetScale, is_table
 
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
@@ -33,15 +33,10 @@ IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 
 @dataclass
 class Predictor:
-    """A loaded model with the preprocessing it was trained with."""
+    """A loaded model with what it was trained with: its preprocessing, task, classes, image shape."""
 
     model: Model
-    preprocessor: Preprocessor
-    task: str
-    classes: list[str]
-    image_shape: tuple[int, int] | None
-    feature_range: tuple[float, float] | None
-    target_scale: TargetScale | None
+    meta: RunnerMetadata
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
@@ -49,9 +44,23 @@ class Predictor:
             model = load_model(path)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        meta = read_metadata(model, path)
-        return cls(model, meta.preprocessor, meta.task, meta.classes, meta.image_shape, meta.feature_range,
-                   meta.target_scale)
+        return cls(model, read_metadata(model, path))
+
+    @property
+    def task(self) -> str:
+        return self.meta.task
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta.classes
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        return self.meta.preprocessor
+
+    @property
+    def target_scale(self) -> TargetScale | None:
+        return self.meta.target_scale
 
     @property
     def columns(self) -> list[str] | None:
@@ -121,11 +130,11 @@ def _row(rows, i: int) -> str:
 # ---------------------------------------------------------------------------------------------- images
 def image_rows(predictor: Predictor, path: Path) -> tuple[np.ndarray, Rows]:
     """An image as the model's grid, and as the one row of raw pixel values the model was trained on."""
-    if predictor.image_shape is None:
+    if predictor.meta.image_shape is None:
         raise UserError(f"predict: this model was trained on {predictor.n_features} features, not images; "
                         "give a .csv or .npy of feature rows")
-    grid = image_to_grid(path, predictor.image_shape)
-    low, high = predictor.feature_range
+    grid = image_to_grid(path, predictor.meta.image_shape)
+    low, high = predictor.meta.feature_range
     return grid, Rows((low + grid * (high - low)).reshape(1, -1), str(path))  # the pixel range of the training data
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from .columns import likely_leaks
 from .config import Experiment, load_experiment
-from .datasets import Dataset, Splits, fingerprint, load_dataset, split
+from .datasets import Dataset, fingerprint, load_dataset
 from .errors import UserError, shown
+from .files import write_text
 from .objective import Objective, tracked_metrics
 from .space import trial_specs
-from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, Columns, move_aside, write_text
+from .splits import Splits, split
+from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, Columns, move_aside
 from .trial import TrialSpec
 from .trial_data import TrialData
 

@@ -17,14 +17,16 @@ import pandas as pd
 from framework import History, Model, TrainingDiverged
 
 from .advice import advice
-from .datasets import fingerprint, rows
+from .datasets import fingerprint
 from .errors import RunFailed
+from .files import atomic_open, naming, write_text
 from .network import build_model, parameter_count
 from .objective import in_target_units
 from .preprocess import Preprocessor, TargetScale, is_table
 from .seeds import FINAL_REFIT, derive_seed
 from .select import select_best, selectable, why_nothing_is_selectable
-from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, atomic_open, naming, write_text
+from .splits import rows
+from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE
 from .trial import TrialSpec, TrialStatus
 from .versions import package_versions
 

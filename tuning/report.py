@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from .files import write_text
 from .formatting import format_value
 from .objective import Objective
 from .results import FolderResults, read_results
 from .select import selectable, why_nothing_is_selectable
-from .store import REPORT_FILE, write_text
+from .store import REPORT_FILE
 from .trial import TrialStatus
 
 

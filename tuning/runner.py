@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Experiment
-from .datasets import Splits
 from .errors import RunFailed
 from .executor import open_executor
 from .halving import search_halving
@@ -23,6 +22,7 @@ from .refit import finalize
 from .report import render
 from .search import OnTrial, search_all
 from .select import leaderboard
+from .splits import Splits
 from .store import RUNS_FILE, FolderLock
 
 

@@ -7,7 +7,6 @@ line (from a kill mid-write) is cut and epoch rows of trials without a runs row 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import fcntl
 import io
@@ -16,12 +15,12 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from .errors import TuningWarning, UserError
+from .files import atomic_open, naming
 from .trial import TrialRecord, TrialSpec
 
 RUNS_FILE, HISTORY_FILE, CONFIG_FILE, LOCK_FILE = "runs.csv", "history.csv", "config.toml", ".lock"
@@ -78,45 +77,6 @@ def history_rows(spec: TrialSpec, record: TrialRecord) -> list[dict]:
     """A trial's history.csv rows, one per epoch it trained."""
     rung = {} if spec.rung is None else {"rung": spec.rung}
     return [{"trial_id": spec.trial_id, **rung, **row} for row in record.history]
-
-
-@contextlib.contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """Give an OSError raised inside the block (a write on a full disk carries no file name) the name `path`."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w", fsync: bool = False) -> Iterator[IO]:
-    """Write `path` through a temporary file renamed into place: readers see the old file or the whole new one.
-
-    On an error (a full disk, a read-only folder) the temporary file is removed and `path` is left as it was.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    text = "b" not in mode
-    try:
-        with naming(path), open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if text else {})) as f:
-            yield f
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        with naming(path):
-            os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a whole text file atomically."""
-    with atomic_open(path) as f:
-        f.write(text)
 
 
 def _cell(value) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import Splits
 from .preprocess import Preprocessor, TargetScale
+from .splits import Splits
 
 ARRAYS = ("X_train", "y_train", "X_val", "y_val")
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuning.datasets import load_dataset, split
+from tuning.datasets import load_dataset
 from tuning.errors import UserError
 from tuning.preprocess import Affine
+from tuning.splits import split
 
 
 @pytest.mark.parametrize("name, task, n_classes", [
