@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,6 +103,7 @@ class Model:
         self.stop_training = False
         self.history: History | None = None
         self.metadata: dict = {}  # free-form, saved with the model (the runner keeps preprocessing here)
+        self.raw_input_warning: str | None = None  # said once by predict (see load_model)
 
     # ------------------------------------------------------------------ set-up
     def compile(self, loss: Loss | str, optimizer: Optimizer | str | None = None,
@@ -333,6 +335,9 @@ class Model:
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
         """Outputs for X: class probabilities for a classifier, values for a regressor."""
+        if self.raw_input_warning:  # once: a loaded model whose inputs were preprocessed (see load_model)
+            warnings.warn(self.raw_input_warning, UserWarning, stacklevel=2)
+            self.raw_input_warning = None
         batch_size = _check_positive_int("batch_size", batch_size)
         X = self._check_X(X)
         transform = self.loss.output_transform if self.loss is not None else (lambda out: out)

@@ -234,7 +234,12 @@ def _compile(model: Model, config: dict, archive: ArrayArchive, path) -> None:
 
 
 def load_model(path: str | os.PathLike) -> Model:
-    """Read a model written by `Model.save`; a wrong or damaged file raises ValueError."""
+    """Read a model written by `Model.save`; a wrong or damaged file raises ValueError.
+
+    It returns the bare network: its `predict` takes the inputs the network was trained on. A model
+    whose `metadata["predict_with"]` names a loader (the experiment runner's `tuning.load_predictor`)
+    was trained on preprocessed rows; its first `predict` warns that raw rows need that loader.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"load_model: no such file {str(path)!r}")
@@ -260,4 +265,8 @@ def _load(archive: ArrayArchive, path: Path) -> Model:
         _compile(model, config, archive, path)
     metadata = config.get("metadata", {})
     model.metadata = metadata if isinstance(metadata, dict) else {}
+    loader = model.metadata.get("predict_with")
+    if isinstance(loader, str):
+        model.raw_input_warning = (f"{path} was trained on preprocessed inputs, which Model.predict does not apply: "
+                                   f"for raw rows use {loader[:60]}({path.name!r}).predict(rows)")
     return model

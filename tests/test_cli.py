@@ -106,3 +106,16 @@ def test_sigkill_mid_experiment_then_resume_loses_and_repeats_nothing(tmp_path):
 
     run_quick(tmp_path / "fresh", overrides)  # uninterrupted
     assert_same_csvs(folder, tmp_path / "fresh")
+
+
+def test_force_says_where_the_old_files_went_and_report_prints_what_run_printed(finished_folder, tmp_path):
+    folder = tmp_path / "exp"
+    shutil.copytree(finished_folder, folder)
+    result = main("run", "--out", folder, *sets([*QUICK, "train.epochs=3"]), "--force")
+    assert result.returncode == 0, result.stderr
+    moved = next(folder.glob("replaced-*"))
+    assert f"is now in {moved}/" in result.stdout and (moved / "runs.csv").is_file()
+    assert "; search " in result.stdout and " s in all (refit, test, plots)" in result.stdout
+    report = main("report", folder)
+    header = [line for line in result.stdout.splitlines() if line.lstrip().startswith("rank")]
+    assert header and header[0] in report.stdout.splitlines()  # the same columns, in the same order

@@ -12,7 +12,7 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import RunFailed, TuningWarning, UserError, one_line
+from .errors import DataNote, RunFailed, TuningWarning, UserError, one_line
 
 COMMANDS = ("run", "report", "predict")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -123,40 +123,31 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, experiment) -> int:
-    from .prepare import prepare
+    from .api import run
     from .report import format_leaderboard
-    from .runner import run_experiment
 
-    prep = prepare(experiment, args.out, args.force)
-    for note in prep.notes:
-        print(f"note: {one_line(note)}", file=sys.stderr)
-    bar = _progress_bar(len(prep.specs), args.quiet)
-    objective, best_so_far = prep.objective, {}
-    key = objective.column
+    live = not args.quiet and sys.stderr.isatty()  # a bar and status lines for a person watching, not for a log
 
-    def on_trial(record, done: int, total: int) -> None:
-        value = record.metrics.get(key)
-        if record.ok and value is not None:
-            best_so_far[key] = objective.best([best_so_far.get(key, value), value])
-        if bar is not None:
-            bar.n = done
-            bar.set_postfix({f"best {key}": f"{best_so_far[key]:.4f}"} if best_so_far else {}, refresh=True)
+    def status(text: str) -> None:
+        if live:
+            print(text, file=sys.stderr, flush=True)
 
-    try:
-        result = run_experiment(experiment, prepared=prep, on_trial=on_trial)
-    finally:
-        if bar is not None:
-            bar.close()
+    result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+    summary, objective = result.summary, result.objective
+    if summary.replaced:
+        print(f"the experiment that was in {summary.folder} is now in {summary.replaced}/")
     if not args.quiet:
-        print(format_leaderboard(result.leaderboard, prep.params, objective))
+        print(format_leaderboard(result.leaderboard, result.params, objective))
         print()
-    unit = f"trial-rungs ({result.n_trials} trials, {result.rungs} rungs)" if result.rungs else "trials"
-    print(f"{result.n_run} {unit} run" + (f", {result.n_resumed} resumed from the folder" if result.n_resumed else "")
-          + f" in {result.wall_seconds:.1f} s on {max(result.n_workers, 1)} worker(s)")
-    print(_best_lines(result.best, key))
+    unit = f"trial-rungs ({summary.n_trials} trials, {summary.rungs} rungs)" if summary.rungs else "trials"
+    print(f"{summary.n_run} {unit} run" + (f", {summary.n_resumed} resumed from the folder" if summary.n_resumed
+                                             else "")
+          + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots), "
+          f"on {max(summary.n_workers, 1)} worker(s)")
+    print(_best_lines(result.best, objective.column))
     for line in result.best.get("advice", []):
         print(f"note: {one_line(line)}")
-    print(f"results in {result.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
+    print(f"results in {summary.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
     return 0
 
 
@@ -185,23 +176,10 @@ def command_predict(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .inputs import IMAGE_SUFFIXES, read_rows, read_table
-    from .predict import Predictor, image_rows, shade, top_classes
+    from .predict import Predictor, shade, top_classes
 
-    source = Path(args.input)
-    if not source.is_file():
-        raise UserError(f"predict: no such file {str(source)!r}")
     predictor = Predictor.load(args.model)
-    grid = None
-    if source.suffix.lower() in IMAGE_SUFFIXES:
-        grid, rows = image_rows(predictor, source)
-    elif predictor.columns is not None:  # a model of named columns: a CSV with a header, matched by name
-        if source.suffix.lower() != ".csv":
-            raise UserError(f"predict: this model was trained on named columns; give a .csv with a header naming "
-                            f"them, not {source.suffix or 'a file without a type'}")
-        rows = read_table(source, predictor.columns)
-    else:
-        rows = read_rows(source, predictor.n_features)
+    grid, rows = predictor.read(Path(args.input))
     output = predictor.predict(rows)
 
     if predictor.task == "regression":
@@ -224,19 +202,17 @@ def command_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr, or None when quiet or stderr is not a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True)
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line each on stderr: 'warning: ...' (the library's own need no category)."""
+    """Warnings as one line each on stderr: 'note: ...' for what the data showed, 'warning: ...' else
+    (the library's own need no category)."""
+    kind = "note" if issubclass(category, DataNote) else "warning"
     label = "" if issubclass(category, TuningWarning) else f"{category.__name__}: "
-    print(f"warning: {label}{one_line(message)}", file=sys.stderr)
+    print(f"{kind}: {label}{cli_words(one_line(message))}", file=sys.stderr)
+
+
+def cli_words(message: str) -> str:
+    """The library speaks Python (force=True, out=); the command line speaks of its flags."""
+    return message.replace("force=True", "--force").replace("another out= folder", "another --out")
 
 
 def _os_error(exc: OSError) -> str:
@@ -256,10 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.handler(args)
         except UserError as exc:
-            print(f"error: {one_line(exc)}", file=sys.stderr)
+            print(f"error: {cli_words(one_line(exc))}", file=sys.stderr)
             return EXIT_USAGE
         except RunFailed as exc:
-            print(f"error: {one_line(exc)}", file=sys.stderr)
+            print(f"error: {cli_words(one_line(exc))}", file=sys.stderr)
             return EXIT_FAILED
         except BrokenPipeError:  # `... | head` closed our stdout: stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush

@@ -7,33 +7,55 @@ any data is loaded or any file written, and names the key, what was expected and
 from __future__ import annotations
 
 import copy
-import difflib
-import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, shown
-from .schema import BUILTIN_DATASETS, DEFAULTS, EXECUTION_KEYS, INTEGER_TRAIN_KEYS, RULES, check_value
+from .schema import BUILTIN_DATASETS, DEFAULTS, EXECUTION_KEYS, RULES, check_size, check_space, check_value, unknown_key
 
 MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few hundred bytes; anything this large is not one
-MAX_TRIALS = 1_000_000  # candidates x repeats: more would take days and its specs alone gigabytes
 
 
-def _unknown(key: str, known) -> ConfigError:
-    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], [k.rsplit(".", 1)[-1] for k in known], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"config: unknown key {shown(key)}{hint}; expected one of {', '.join(known)}")
+FRAME_DATASET = "DataFrame"  # data.dataset of an experiment whose data is a pandas DataFrame handed in from Python
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A validated, fully resolved experiment: every key present."""
+    """A validated, fully resolved experiment: every key present (and the DataFrame it runs on, if any).
+
+    Make one with `Experiment.from_dict({...})` (the experiment file's tables as dicts) or
+    `Experiment.from_toml(path)`; every key has a default, and a bad one raises ConfigError naming it.
+    """
 
     config: dict
+    frame: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> Experiment:
+        """An experiment from a dict shaped as the experiment file (data.dataset may be a pandas DataFrame)."""
+        if not isinstance(settings, dict):
+            raise ConfigError(f"config: expected a dict of the experiment file's tables, got {type(settings).__name__}")
+        data = settings.get("data")
+        frame = data.get("dataset") if isinstance(data, dict) else None
+        if frame is not None and not isinstance(frame, str):
+            if not hasattr(frame, "columns") or not hasattr(frame, "iloc"):
+                raise ConfigError(f"config: data.dataset must be a name, a path or a pandas DataFrame, got "
+                                  f"{type(frame).__name__}")
+            settings = {**settings, "data": {**data, "dataset": FRAME_DATASET}}
+        else:
+            frame = None
+        config = copy.deepcopy(DEFAULTS)
+        _merge(config, copy.deepcopy(settings))
+        return _validated(config, frame)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike, overrides: list[str] = ()) -> Experiment:
+        """An experiment from a TOML file (and `section.key=value` overrides)."""
+        return load_experiment(path, overrides)
 
     @property
     def name(self) -> str:
@@ -81,7 +103,7 @@ def _merge(base: dict, update: dict, prefix: str = "") -> None:
                 raise ConfigError(f"config: search.space must be a table of train keys, got {shown(value)}")
             base[key] = copy.deepcopy(value)  # a given space replaces the default one
         elif key not in base:
-            raise _unknown(dotted, [f"{prefix}{k}" for k in base])
+            raise unknown_key(dotted, [f"{prefix}{k}" for k in base])
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config: [{dotted}] must be a table, got {shown(value)}")
@@ -137,82 +159,6 @@ def _check_all(config: dict) -> None:
         check_value(dotted, node)
 
 
-def _check_space(config: dict) -> None:
-    space, strategy = config["search"]["space"], config["search"]["strategy"]
-    for key, values in space.items():
-        where = f"search.space.{key}"
-        if key not in config["train"]:
-            raise _unknown(where, [f"search.space.{k}" for k in config["train"]])
-        if isinstance(values, dict):
-            if strategy == "grid":
-                raise ConfigError(f"config: {where} is a range {shown(values)}, but grid search needs a list "
-                                  "of values (use strategy = \"random\" or \"halving\" for ranges)")
-            _check_range(key, values)
-        elif isinstance(values, list):
-            if not values:
-                raise ConfigError(f"config: {where} must be a non-empty list of values, got []")
-            for value in values:
-                check_value(f"train.{key}", value)
-            if len({repr(v) for v in values}) != len(values):
-                raise ConfigError(f"config: {where} lists a value twice: {shown(values)}")
-        else:
-            raise ConfigError(f"config: {where} must be a list of values or a range {{low, high, log}}, "
-                              f"got {shown(values)}")
-
-
-def _check_range(key: str, spec: dict) -> None:
-    where = f"search.space.{key}"
-    extra = set(spec) - {"low", "high", "log"}
-    if extra or "low" not in spec or "high" not in spec:
-        raise ConfigError(f"config: {where} must be a range {{low = ..., high = ..., log = true|false}}, "
-                          f"got {shown(spec)}")
-    low, high, log = spec["low"], spec["high"], spec.get("log", False)
-    if not isinstance(log, bool):
-        raise ConfigError(f"config: {where}.log must be true or false, got {shown(log)}")
-    check_value(f"train.{key}", low)
-    check_value(f"train.{key}", high)
-    if not low < high:
-        raise ConfigError(f"config: {where} needs low < high, got low={low!r}, high={high!r}")
-    if log and low <= 0:
-        raise ConfigError(f"config: {where} with log = true needs low > 0, got {low!r}")
-
-
-def space_size(space: dict) -> float:
-    """How many distinct configurations a space holds: the grid's size; inf when a range is continuous."""
-    size = 1.0
-    for key, values in space.items():
-        if isinstance(values, list):
-            size *= len(values)
-        elif f"train.{key}" in INTEGER_TRAIN_KEYS:
-            size *= values["high"] - values["low"] + 1
-        else:
-            return math.inf
-    return size
-
-
-def draws_candidates(search: dict) -> bool:
-    """Whether candidates are random draws (random search; halving over a range) rather than a grid."""
-    ranges = any(isinstance(v, dict) for v in search["space"].values())
-    return search["strategy"] == "random" or (search["strategy"] == "halving" and ranges)
-
-
-def _check_size(config: dict) -> None:
-    """Refuse, before any work, a search that cannot be done: too many trials, or fewer distinct
-    configurations than random search is asked to draw."""
-    search = config["search"]
-    size = space_size(search["space"])
-    drawn = draws_candidates(search)
-    candidates = search["n_trials"] if drawn else size
-    if candidates * search["repeats"] > MAX_TRIALS:
-        raise ConfigError(f"config: the search would run {candidates:,.0f} configurations x {search['repeats']} "
-                          f"repeats, more than {MAX_TRIALS:,} trials; narrow search.space or lower "
-                          "search.n_trials / search.repeats")
-    if drawn and size < search["n_trials"]:
-        raise ConfigError(f"config: search.space holds only {size:,.0f} distinct configurations, fewer than "
-                          f"search.n_trials = {search['n_trials']}; lower n_trials, widen the space, or use "
-                          "strategy = \"grid\" to try every one")
-
-
 def _read_text(path: Path) -> str:
     """The experiment file's text; anything but a readable, small UTF-8 file is one ConfigError."""
     try:
@@ -251,11 +197,16 @@ def load_experiment(path: str | os.PathLike | None = None, overrides: list[str] 
         _merge(config, _beside(Path(path), _toml(_read_text(Path(path)), shown(str(path)))))
     for text in overrides:
         _override(config, text)
+    return _validated(config)
+
+
+def _validated(config: dict, frame=None) -> Experiment:
+    """Every check of a merged config (all keys present), the default name filled in."""
     _check_all(config)
     if not config["name"]:
-        config["name"] = default_name(config["data"]["dataset"])
-    _check_space(config)
-    _check_size(config)
+        config["name"] = "dataframe" if frame is not None else default_name(config["data"]["dataset"])
+    check_space(config)
+    check_size(config)
     if config["search"]["strategy"] == "halving" and config["train"]["early_stopping"]:
         raise ConfigError("config: train.early_stopping must be 0 with strategy = \"halving\" "
                           "(successive halving already stops the weaker configurations)")
@@ -263,4 +214,4 @@ def load_experiment(path: str | os.PathLike | None = None, overrides: list[str] 
     if not 0 < data["test_size"] + data["val_size"] < 1:
         raise ConfigError(f"config: data.test_size + data.val_size must be in (0, 1), "
                           f"got {data['test_size']} + {data['val_size']}")
-    return Experiment(config)
+    return Experiment(config, frame)

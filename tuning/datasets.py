@@ -83,12 +83,21 @@ def _load_csv(path: Path, target: str, task: str, options: dict) -> Dataset:
         frame = pd.read_csv(path)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"data: cannot read {path} as CSV: {exc}") from None
-    table = split_table(frame, str(path), target, **options)
-    numeric = [name for name, role in table.roles.items() if role == NUMERIC]
-    check_features(table.features[numeric].to_numpy(dtype=np.float64), str(path), numeric, first_line=2,
-                   allow_missing=options.get("missing", "impute") == "impute")
-    y, task, classes = _encode_labels(table.label.to_numpy(), task, str(path))
-    return Dataset(path.stem, table.features, y, task, classes, roles=table.roles, notes=table.notes,
+    return load_frame(frame, path.stem, str(path), target, task, first_line=2, **options)
+
+
+def load_frame(frame: pd.DataFrame, name: str, source: str, target: str = "", task: str = "auto",
+               first_line: int = 0, categorical=(), drop=(), missing: str = "impute") -> Dataset:
+    """A table (a CSV read by pandas, or a DataFrame from Python) as a Dataset of named columns.
+
+    `first_line` numbers rows as the file's lines in messages (2 for a CSV with a header; 0: by position).
+    """
+    table = split_table(frame, source, target, categorical, drop, missing)
+    numeric = [column for column, role in table.roles.items() if role == NUMERIC]
+    check_features(table.features[numeric].to_numpy(dtype=np.float64), source, numeric, first_line=first_line,
+                   allow_missing=missing == "impute")
+    y, task, classes = _encode_labels(table.label.to_numpy(), task, source)
+    return Dataset(name, table.features, y, task, classes, roles=table.roles, notes=table.notes,
                    label=str(table.label.name), source_rows=table.source_rows)
 
 

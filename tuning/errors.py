@@ -22,6 +22,10 @@ class TuningWarning(UserWarning):
     """Something the user should know that does not stop the run (the CLI prints it as one line)."""
 
 
+class DataNote(TuningWarning):
+    """What loading the data noticed: a column dropped, rows left out, a likely leak (the CLI: 'note: ...')."""
+
+
 def shown(value, limit: int = 60) -> str:
     """`repr(value)` cut to `limit` characters, for error messages that must stay one short line."""
     text = repr(value)

@@ -107,7 +107,7 @@ def _state_after(prep, spec: TrialSpec, rung: int, schedule: list[int]) -> Train
         record = run_trial(segment, prep.data[spec.fold], TRIAL_BLAS_THREADS)
         if record.state is None:
             raise RunFailed(f"halving: trial {spec.trial_id} could not be trained again to rebuild its lost "
-                            f"checkpoint ({record.error}); use --force to start the search over")
+                            f"checkpoint ({record.error}); use force=True to start the search over")
         state = record.state
     save_state(checkpoint_path(prep.folder, spec.trial_id, rung), state)
     return state

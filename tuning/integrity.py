@@ -73,7 +73,7 @@ def check_table(table: Table, columns: list[str], remedy: str) -> None:
     """Every row has one cell per column, a number (or nothing) where a number belongs, a known status."""
     if table.header != columns:
         raise UserError(f"{table.path} has columns {shown(table.header, 200)}, expected {columns}: it belongs to "
-                        "another experiment; use --force to replace it or choose another --out")
+                        "another experiment; use force=True to replace it or choose another out= folder")
     numeric = [i for i, name in enumerate(columns) if _numeric(name)]
     status = columns.index("status") if "status" in columns else None
     for row, line in zip(table.rows, table.lines):

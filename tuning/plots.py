@@ -20,7 +20,7 @@ import pandas as pd
 
 from .files import atomic_open
 from .formatting import format_value, param_label
-from .results import FolderResults, read_results
+from .results import Results, read_results
 from .store import PLOTS_DIR
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def _band(ax: Axes, curve: pd.DataFrame, label: str, color: str, alpha: float = 
     ax.plot(curve["epoch"], curve["mean"], color=color, label=label, **line)
 
 
-def _ranked(results: FolderResults) -> pd.DataFrame:
+def _ranked(results: Results) -> pd.DataFrame:
     """The leaderboard's configurations that have a score (at least one ok repeat), best first."""
     board = results.board
     return board[board["mean"].notna()] if len(board) else board
@@ -143,7 +143,7 @@ def _ranked(results: FolderResults) -> pd.DataFrame:
 # --- the figures -----------------------------------------------------------------------------
 
 
-def plot_learning_curves(results: FolderResults) -> Figure | None:
+def plot_learning_curves(results: Results) -> Figure | None:
     """Validation score per epoch of the top configurations: all epochs, and the last half zoomed."""
     board = _ranked(results).head(TOP_CONFIGS)
     if board.empty:
@@ -177,7 +177,7 @@ def plot_learning_curves(results: FolderResults) -> Figure | None:
     return fig
 
 
-def plot_train_vs_val(results: FolderResults) -> Figure | None:
+def plot_train_vs_val(results: Results) -> Figure | None:
     """Training vs validation loss (and accuracy) per epoch of the best configuration: over-fitting shows."""
     board = _ranked(results)
     if board.empty:
@@ -216,7 +216,7 @@ def _annotate_cells(ax: Axes, table: pd.DataFrame, cmap, norm, text: Callable[[f
                 color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
 
 
-def plot_heatmap(results: FolderResults) -> Figure | None:
+def plot_heatmap(results: Results) -> Figure | None:
     """Mean validation score over two searched params, one panel per value of a third."""
     chosen = heatmap_axes(results.runs, results.params)
     if chosen is None or results.ok.empty:
@@ -262,7 +262,7 @@ def plot_heatmap(results: FolderResults) -> Figure | None:
     return fig
 
 
-def plot_param_effects(results: FolderResults) -> Figure | None:
+def plot_param_effects(results: Results) -> Figure | None:
     """One panel per searched parameter: every ok trial's validation score by value, with the mean."""
     if not results.params or results.ok.empty:
         return None
@@ -313,7 +313,7 @@ def _class_order(labels: np.ndarray) -> list[str]:
         return unique
 
 
-def plot_final_model(results: FolderResults) -> Figure | None:
+def plot_final_model(results: Results) -> Figure | None:
     """The final refit's training curves, and its test confusion matrix (or predicted vs true)."""
     best = results.best
     if best is None:
@@ -371,7 +371,7 @@ def rung_scores(rungs: pd.DataFrame, score: str) -> pd.DataFrame:
     return ok.groupby(["config_id", "rung"]).agg(mean=(score, "mean"), epochs=("epochs", "max")).reset_index()
 
 
-def plot_rungs(results: FolderResults) -> Figure | None:
+def plot_rungs(results: Results) -> Figure | None:
     """Successive halving: every candidate's score at each rung; lines follow the promoted ones."""
     if results.rungs is None or results.rungs.empty:
         return None
@@ -409,7 +409,7 @@ def plot_rungs(results: FolderResults) -> Figure | None:
     return fig
 
 
-FIGURES: dict[str, Callable[[FolderResults], Figure | None]] = {
+FIGURES: dict[str, Callable[[Results], Figure | None]] = {
     "rungs.png": plot_rungs,
     "learning_curves.png": plot_learning_curves,
     "train_vs_val.png": plot_train_vs_val,
@@ -419,14 +419,14 @@ FIGURES: dict[str, Callable[[FolderResults], Figure | None]] = {
 }
 
 
-def draw_plots(results: FolderResults | Path) -> list[Path]:
+def draw_plots(results: Results | Path) -> list[Path]:
     """Draw every figure the folder's files allow into `<folder>/plots/`; return the paths written.
 
     A figure that cannot be drawn (no best.json, fewer than two searched parameters for the heatmap,
     no ok trial) is skipped, and an old PNG of that name is removed so the folder never shows stale
     results. runs.csv and history.csv are only read.
     """
-    if not isinstance(results, FolderResults):
+    if not isinstance(results, Results):
         results = read_results(results)
     out = results.folder / PLOTS_DIR
     out.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ import numpy as np
 from framework import Model, load_model
 
 from .errors import UserError
-from .inputs import Rows, select_columns
+from .inputs import IMAGE_SUFFIXES, Rows, read_rows, read_table, select_columns
 from .model_file import RunnerMetadata, read_metadata
 from .preprocess import Preprocessor, TargetScale, is_table
 
@@ -44,6 +44,7 @@ class Predictor:
             model = load_model(path)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        model.raw_input_warning = None  # this predictor applies the preprocessing the warning is about
         return cls(model, read_metadata(model, path))
 
     @property
@@ -72,9 +73,26 @@ class Predictor:
         """Raw values per row: a table's columns, or an array's features."""
         return self.preprocessor.n_inputs
 
+    def read(self, path: Path) -> tuple[np.ndarray | None, object]:
+        """The rows of a file: an image (and its grid, as the model sees it), or a .csv / .npy of rows; a model of
+        named columns takes a .csv whose header names them."""
+        if not path.is_file():
+            raise UserError(f"predict: no such file {str(path)!r}")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return image_rows(self, path)
+        if self.columns is None:
+            return None, read_rows(path, self.n_features)
+        if path.suffix.lower() != ".csv":  # a model of named columns: a CSV with a header, matched by name
+            raise UserError(f"predict: this model was trained on named columns; give a .csv with a header naming "
+                            f"them, not {path.suffix or 'a file without a type'}")
+        return None, read_table(path, self.columns)
+
     def predict(self, rows) -> np.ndarray:
         """Class probabilities (classification) or values in the target's units (regression), for `rows`: a
-        DataFrame (or `inputs.read_table`'s rows) for a model of named columns, else `Rows` or an array."""
+        DataFrame for a model of named columns (matched by name), an array for unnamed features, or the path of
+        an image or of a .csv / .npy of rows."""
+        if isinstance(rows, str | Path):
+            rows = self.read(Path(rows))[1]
         rows = self._rows(rows)
         with np.errstate(all="ignore"):  # an overflow is reported below, as an error, not as a warning
             features = self.preprocessor.transform(rows if self.columns else rows.values, rows_source(rows))

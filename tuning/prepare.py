@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .columns import likely_leaks
 from .config import Experiment, load_experiment
-from .datasets import Dataset, fingerprint, load_dataset
+from .datasets import Dataset, fingerprint, load_dataset, load_frame
 from .errors import UserError, shown
 from .files import write_text
 from .objective import Objective, tracked_metrics
@@ -76,17 +76,17 @@ def check_folder(folder: Path, experiment: Experiment, record: dict | None, forc
     """Whether `folder` holds a different experiment, or this one on other data than `record` (None: not
     compared), to be replaced; refused without `force`. Also refuses a file, or another run's files."""
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder} is a file, not a folder; choose another --out")
+        raise UserError(f"{folder} is a file, not a folder; choose another out= folder")
     if not (folder / CONFIG_FILE).exists():
         found = [name for name in OUTPUTS if (folder / name).exists()]
         if found and not force:
             raise UserError(f"{folder} holds {', '.join(found)} but no {CONFIG_FILE}: they are another run's files; "
-                            "choose another --out, or use --force to move them aside")
+                            "choose another out= folder, or use force=True to move them aside")
         return bool(found)
     changed = _config_changes(folder, experiment) or (_data_changes(folder, record) if record else [])
     if changed and not force:
-        raise UserError(f"{folder} holds {'; '.join(changed[:3])}; use --force to replace it (old results are "
-                        "moved aside) or choose another --out")
+        raise UserError(f"{folder} holds {'; '.join(changed[:3])}; use force=True to replace it (old results are "
+                        "moved aside) or choose another out= folder")
     return bool(changed)
 
 
@@ -132,7 +132,10 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     folder = experiment_folder(experiment, out)
     check_folder(folder, experiment, None, force)  # a refused config is said before the data is loaded
     d = experiment.data
-    dataset = load_dataset(d["dataset"], d["target"], d["task"], d["categorical"], d["drop"], d["missing"])
+    dataset = (load_dataset(d["dataset"], d["target"], d["task"], d["categorical"], d["drop"], d["missing"])
+               if experiment.frame is None else
+               load_frame(experiment.frame, experiment.name, "the DataFrame", d["target"], d["task"],
+                          categorical=d["categorical"], drop=d["drop"], missing=d["missing"]))
     check_folder(folder, experiment, data_record(experiment, dataset), force)
     splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
     leaks = likely_leaks(splits.X_rest, splits.y_rest, dataset.task == "classification") if dataset.roles else []
@@ -144,15 +147,18 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force)
 
 
-def claim_folder(prep: Prepared) -> None:
+def claim_folder(prep: Prepared) -> Path | None:
     """With the folder's lock held: check it again (another run may have written it since `prepare`),
-    move a replaced experiment aside, clear a killed run's scratch data, write config.toml and data.json."""
+    move a replaced experiment aside, clear a killed run's scratch data, write config.toml and data.json.
+
+    Returns the folder the replaced experiment's files were moved to, if any.
+    """
     folder = prep.folder
-    if check_folder(folder, prep.experiment, prep.data_record, prep.force):
-        move_aside(folder)
+    replaced = move_aside(folder) if check_folder(folder, prep.experiment, prep.data_record, prep.force) else None
     for scratch in folder.glob(f"{SCRATCH_PREFIX}*"):
         shutil.rmtree(scratch, ignore_errors=True)
     if not (folder / CONFIG_FILE).exists():
         write_text(folder / CONFIG_FILE, prep.experiment.to_toml())
     if not (folder / DATA_FILE).exists():
         write_text(folder / DATA_FILE, json.dumps(prep.data_record, indent=2) + "\n")
+    return replaced

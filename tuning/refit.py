@@ -128,6 +128,7 @@ def _metadata(prep, choice: Choice, final: FinalModel) -> dict:
         "preprocessor": final.preprocessor.to_dict(),
         "target_scale": vars(final.target_scale) if final.target_scale else None,
         "params": choice.spec.params,
+        "predict_with": "tuning.load_predictor",  # framework.load_model's predict warns raw rows need it
     }
 
 

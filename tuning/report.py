@@ -14,7 +14,7 @@ import pandas as pd
 from .files import write_text
 from .formatting import format_value
 from .objective import Objective
-from .results import FolderResults, read_results
+from .results import Results, read_results
 from .select import selectable, why_nothing_is_selectable
 from .store import REPORT_FILE
 from .trial import TrialStatus
@@ -55,7 +55,7 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def status_line(results: FolderResults) -> str:
+def status_line(results: Results) -> str:
     """How complete the experiment is, in one sentence."""
     stored, expected = len(results.runs), results.expected_trials
     if not results.finished:
@@ -68,7 +68,7 @@ def status_line(results: FolderResults) -> str:
     return f"all {expected} trials stored"
 
 
-def _facts(results: FolderResults) -> list[str]:
+def _facts(results: Results) -> list[str]:
     """The experiment in a two-column table: data, search, trials, seed, selection, time, versions."""
     e, run = results.experiment, (results.best or {}).get("run", {})
     facts = [
@@ -88,14 +88,14 @@ def _facts(results: FolderResults) -> list[str]:
     return [_markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts]), ""]
 
 
-def _notes(results: FolderResults) -> list[str]:
+def _notes(results: Results) -> list[str]:
     """What loading the data noticed: columns dropped, rows left out, likely leaks."""
     if not results.notes:
         return []
     return ["## About the data", "", *(f"- {note}" for note in results.notes), ""]
 
 
-def _choice(results: FolderResults) -> list[str]:
+def _choice(results: Results) -> list[str]:
     best, column = results.best, results.objective.column
     if not best and len(results.runs) and results.finished and not results.missing and \
             selectable(results.board).empty:
@@ -110,7 +110,7 @@ def _choice(results: FolderResults) -> list[str]:
             *(f"- {line}" for line in best.get("advice", [])), *([""] if best.get("advice") else [])]
 
 
-def _failures(results: FolderResults) -> list[str]:
+def _failures(results: Results) -> list[str]:
     runs = results.runs
     failed = runs[runs["status"] != TrialStatus.OK] if len(runs) else runs
     if not len(failed):
@@ -121,7 +121,7 @@ def _failures(results: FolderResults) -> list[str]:
             _markdown_table(["trial", *results.params, "repeat", "status", "error"], rows), ""]
 
 
-def _plots(results: FolderResults, plots: list[Path]) -> list[str]:
+def _plots(results: Results, plots: list[Path]) -> list[str]:
     lines = ["## Plots", ""] if plots else []
     for path in plots:
         title = path.stem.replace("_", " ").capitalize()
@@ -129,7 +129,7 @@ def _plots(results: FolderResults, plots: list[Path]) -> list[str]:
     return lines
 
 
-def write_report(results: FolderResults, plots: list[Path]) -> Path:
+def write_report(results: Results, plots: list[Path]) -> Path:
     """Write report.md: the experiment, the choice, the leaderboard, failures and the plots."""
     lines = [f"# Experiment `{results.experiment.name}`", "", *_facts(results), *_notes(results), *_choice(results)]
     if len(results.board):
@@ -141,7 +141,7 @@ def write_report(results: FolderResults, plots: list[Path]) -> Path:
     return path
 
 
-def render(folder: str | Path) -> tuple[FolderResults, list[Path], Path]:
+def render(folder: str | Path) -> tuple[Results, list[Path], Path]:
     """Redraw the plots and report.md of a folder from its files; returns what was read and written."""
     from .plots import draw_plots
 

@@ -23,6 +23,7 @@ from .store import (
     CONFIG_FILE,
     DATA_FILE,
     HISTORY_FILE,
+    MODEL_FILE,
     PREDICTIONS_FILE,
     RUNGS_FILE,
     RUNS_FILE,
@@ -31,14 +32,14 @@ from .store import (
 
 
 @dataclass
-class FolderResults:
+class Results:
     """What an experiment folder holds. `best` and `predictions` are None until the run has finished."""
 
     folder: Path
     experiment: Experiment
     runs: pd.DataFrame
     history: pd.DataFrame
-    params: list[str]  # searched keys in the config's order
+    params: list[str]  # searched keys, sorted (as runs.csv's columns)
     task: str
     board: pd.DataFrame
     best: dict | None
@@ -48,6 +49,7 @@ class FolderResults:
     rungs: pd.DataFrame | None = None  # successive halving: one row per trial and rung
     finished: bool = True  # False for a halving search interrupted before its runs.csv was written
     notes: list[str] = field(default_factory=list)  # data.json's: what loading the data noticed
+    summary: object = None  # the RunResult of the run that returned these results (None when read back)
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -56,6 +58,53 @@ class FolderResults:
     @property
     def missing(self) -> int:
         return max(self.expected_trials - len(self.runs), 0)
+
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per configuration, best first (the table the CLI prints)."""
+        return self.board
+
+    @property
+    def test_scores(self) -> dict:
+        """The final model's scores on the test split ({} until the run has finished)."""
+        return {k: v for k, v in (self.best or {}).items() if k.startswith("test_") and isinstance(v, float)}
+
+    @property
+    def predictor(self):
+        """The final model with its preprocessing (`.predict(rows)`), or None until the run has finished."""
+        from .predict import Predictor
+
+        path = self.folder / MODEL_FILE
+        return Predictor.load(path) if self.best is not None and path.is_file() else None
+
+    def _figure(self, name: str):
+        from .plots import FIGURES
+
+        return FIGURES[name](self)
+
+    def plot_learning_curves(self):
+        """Validation score per epoch of the best configurations (a matplotlib Figure, or None)."""
+        return self._figure("learning_curves.png")
+
+    def plot_train_vs_val(self):
+        """Training vs validation loss and accuracy of the best configuration."""
+        return self._figure("train_vs_val.png")
+
+    def plot_heatmap(self):
+        """Mean validation score over two searched parameters (None with fewer than two)."""
+        return self._figure("heatmap.png")
+
+    def plot_param_effects(self):
+        """Every trial's score by the value of each searched parameter."""
+        return self._figure("param_effects.png")
+
+    def plot_final_model(self):
+        """The final model's training curves and its test confusion matrix (or predicted vs true)."""
+        return self._figure("final_model.png")
+
+    def plot_rungs(self):
+        """Successive halving: every candidate's score at each rung (None for other searches)."""
+        return self._figure("rungs.png")
 
 
 REMEDY = "delete that line (the report shows the rest) or restore the file"
@@ -89,7 +138,7 @@ def _columns(experiment: Experiment, journal: Path) -> tuple[Columns, int]:
                    experiment.search["strategy"] == "halving", experiment.data["folds"] > 0), classes
 
 
-def read_results(folder: str | Path) -> FolderResults:
+def read_results(folder: str | Path) -> Results:
     """Read an experiment folder, finished or interrupted; raises UserError when it is not one or is damaged."""
     folder = Path(folder)
     runs_path, rungs_path = folder / RUNS_FILE, folder / RUNGS_FILE
@@ -112,10 +161,10 @@ def read_results(folder: str | Path) -> FolderResults:
                    if predictions_path.is_file() else None)
     expected = len(candidates(experiment)) * experiment.search["repeats"]
     objective = Objective.for_task(task, experiment.search["metric"], classes)
-    board = leaderboard(runs, list(experiment.space), objective) if len(runs) else pd.DataFrame()
+    board = leaderboard(runs, sorted(experiment.space), objective) if len(runs) else pd.DataFrame()
     data_path = folder / DATA_FILE
     notes = _read_json(data_path).get("notes", []) if data_path.is_file() else []
-    return FolderResults(folder, experiment, runs, history, list(experiment.space), task, board, best, predictions,
+    return Results(folder, experiment, runs, history, sorted(experiment.space), task, board, best, predictions,
                          expected, objective, rungs, finished=runs_path.is_file(),
                          notes=[str(n) for n in notes] if isinstance(notes, list) else [])
 

@@ -6,6 +6,7 @@ key to (type test, range test, what is expected), which `check_value` turns into
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from typing import Any
@@ -63,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+MAX_TRIALS = 1_000_000  # candidates x repeats: more would take days and its specs alone gigabytes
 # Keys that change how an experiment runs, not what it computes: they may differ on resume.
 EXECUTION_KEYS = ("n_jobs", "backend", "scheduler")
 
@@ -134,6 +136,13 @@ RULES: dict[str, tuple] = {
 INTEGER_TRAIN_KEYS = tuple(k for k, (test, _, _) in RULES.items() if k.startswith("train.") and test is _is_int)
 
 
+def unknown_key(key: str, known) -> ConfigError:
+    """The error for a key the schema does not have, with the closest known one as a hint."""
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], [k.rsplit(".", 1)[-1] for k in known], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"config: unknown key {shown(key)}{hint}; expected one of {', '.join(known)}")
+
+
 _TOML_TYPES = {str: "string", bool: "boolean", int: "integer", float: "float", dict: "table", list: "array"}
 
 
@@ -147,3 +156,80 @@ def check_value(key: str, value) -> None:
     is_type, in_range, expected = RULES[key]
     if not is_type(value) or not in_range(value):
         raise ConfigError(f"config: {key} must be {expected}, got {shown(value)} ({type_name(value)})")
+
+
+def check_space(config: dict) -> None:
+    """search.space: every key a train key, every value a non-empty list of valid values or a valid range."""
+    space, strategy = config["search"]["space"], config["search"]["strategy"]
+    for key, values in space.items():
+        where = f"search.space.{key}"
+        if key not in config["train"]:
+            raise unknown_key(where, [f"search.space.{k}" for k in config["train"]])
+        if isinstance(values, dict):
+            if strategy == "grid":
+                raise ConfigError(f"config: {where} is a range {shown(values)}, but grid search needs a list "
+                                  "of values (use strategy = \"random\" or \"halving\" for ranges)")
+            _check_range(key, values)
+        elif isinstance(values, list):
+            if not values:
+                raise ConfigError(f"config: {where} must be a non-empty list of values, got []")
+            for value in values:
+                check_value(f"train.{key}", value)
+            if len({repr(v) for v in values}) != len(values):
+                raise ConfigError(f"config: {where} lists a value twice: {shown(values)}")
+        else:
+            raise ConfigError(f"config: {where} must be a list of values or a range {{low, high, log}}, "
+                              f"got {shown(values)}")
+
+
+def _check_range(key: str, spec: dict) -> None:
+    where = f"search.space.{key}"
+    extra = set(spec) - {"low", "high", "log"}
+    if extra or "low" not in spec or "high" not in spec:
+        raise ConfigError(f"config: {where} must be a range {{low = ..., high = ..., log = true|false}}, "
+                          f"got {shown(spec)}")
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"config: {where}.log must be true or false, got {shown(log)}")
+    check_value(f"train.{key}", low)
+    check_value(f"train.{key}", high)
+    if not low < high:
+        raise ConfigError(f"config: {where} needs low < high, got low={low!r}, high={high!r}")
+    if log and low <= 0:
+        raise ConfigError(f"config: {where} with log = true needs low > 0, got {low!r}")
+
+
+def space_size(space: dict) -> float:
+    """How many distinct configurations a space holds: the grid's size; inf when a range is continuous."""
+    size = 1.0
+    for key, values in space.items():
+        if isinstance(values, list):
+            size *= len(values)
+        elif f"train.{key}" in INTEGER_TRAIN_KEYS:
+            size *= values["high"] - values["low"] + 1
+        else:
+            return math.inf
+    return size
+
+
+def draws_candidates(search: dict) -> bool:
+    """Whether candidates are random draws (random search; halving over a range) rather than a grid."""
+    ranges = any(isinstance(v, dict) for v in search["space"].values())
+    return search["strategy"] == "random" or (search["strategy"] == "halving" and ranges)
+
+
+def check_size(config: dict) -> None:
+    """Refuse, before any work, a search that cannot be done: too many trials, or fewer distinct
+    configurations than random search is asked to draw."""
+    search = config["search"]
+    size = space_size(search["space"])
+    drawn = draws_candidates(search)
+    candidates = search["n_trials"] if drawn else size
+    if candidates * search["repeats"] > MAX_TRIALS:
+        raise ConfigError(f"config: the search would run {candidates:,.0f} configurations x {search['repeats']} "
+                          f"repeats, more than {MAX_TRIALS:,} trials; narrow search.space or lower "
+                          "search.n_trials / search.repeats")
+    if drawn and size < search["n_trials"]:
+        raise ConfigError(f"config: search.space holds only {size:,.0f} distinct configurations, fewer than "
+                          f"search.n_trials = {search['n_trials']}; lower n_trials, widen the space, or use "
+                          "strategy = \"grid\" to try every one")

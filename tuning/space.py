@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 
-from .config import Experiment, draws_candidates
+from .config import Experiment
 from .errors import ConfigError
-from .schema import INTEGER_TRAIN_KEYS
+from .schema import INTEGER_TRAIN_KEYS, draws_candidates
 from .seeds import RANDOM_SEARCH, derive_seed
 from .trial import TrialSpec
 

@@ -29,8 +29,8 @@ PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: 
 RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
 DATA_FILE = "data.json"  # which data the trials saw: a resume on changed data is refused
 SCRATCH_PREFIX = ".scratch-"  # memory-mapped copies of the data for local workers, removed after the run
-DAMAGED = "delete that line (its trial runs again) or use --force to start over (old files are moved aside)"
-# Everything a run writes; moved aside together when --force replaces an experiment.
+DAMAGED = "delete that line (its trial runs again) or use force=True to start over (old files are moved aside)"
+# Everything a run writes; moved aside together when force=True replaces an experiment.
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
            PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR)
 
@@ -133,7 +133,7 @@ class FolderLock:
             holder = f.read().strip() or "another process"
             f.close()
             raise UserError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
-                            "or choose another --out") from None
+                            "or choose another out= folder") from None
         try:
             with naming(self.path):
                 f.seek(0)
@@ -253,7 +253,7 @@ def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 
 def move_aside(folder: Path) -> Path | None:
-    """Move a previous experiment's outputs into `<folder>/replaced-<time>/` (for --force); nothing is deleted."""
+    """Move a previous experiment's outputs into `<folder>/replaced-<time>/` (for force=True); nothing is deleted."""
     present = [folder / name for name in OUTPUTS if (folder / name).exists()]
     if not present:
         return None

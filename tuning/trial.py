@@ -95,6 +95,7 @@ class TrialRecord:
     fit_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)  # one dict per epoch: epoch, logs, seconds
     state: TrainingState | None = None
+    rung: int | None = None  # successive halving: the rung this segment of the trial trained
 
     @classmethod
     def failed(cls, trial_id: str, error: str) -> TrialRecord:
@@ -183,7 +184,7 @@ def run_trial(spec: TrialSpec, data: TrialData, blas_threads: int | None = None)
     """Train one configuration and return its record; never raises for a bad candidate."""
     from threadpoolctl import threadpool_limits
 
-    record = TrialRecord(spec.trial_id)
+    record = TrialRecord(spec.trial_id, rung=spec.rung)
     recorder = EpochRecorder(spec.start_epoch, data.target_std if data.task == "regression" else None)
     start = time.perf_counter()
     model = stopper = None

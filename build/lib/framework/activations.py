@@ -1,0 +1,106 @@
+"""Element-wise activations and Softmax, as layers without parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Layer
+
+
+class ReLU(Layer):
+    """max(x, 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._zeros: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._positive = x > 0
+        # np.maximum against a zeros array runs numpy's SIMD loop; against the scalar 0 it takes a
+        # loop several times slower. Same values (NaN still propagates).
+        zeros = self._zeros
+        if zeros is None or zeros.shape != x.shape or zeros.dtype != x.dtype:
+            zeros = self._zeros = np.zeros_like(x)
+        return np.maximum(x, zeros)
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * self._positive
+
+
+class LeakyReLU(Layer):
+    """x for x > 0, negative_slope * x otherwise."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
+            raise ValueError(f"LeakyReLU: negative_slope must be a number >= 0, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return x * self._slope
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * self._slope
+
+    def get_config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow: exp is only taken of -|x|."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+class Sigmoid(Layer):
+    """1 / (1 + exp(-x)), stable for large |x|."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._y = sigmoid(x)
+        return self._y
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * self._y * (1 - self._y)
+
+
+class Tanh(Layer):
+    """Hyperbolic tangent."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._y = np.tanh(x)
+        return self._y
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * (1 - self._y * self._y)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so exp never overflows."""
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+class Softmax(Layer):
+    """Row-wise softmax over the last axis (pair it with CategoricalCrossEntropy)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._y = softmax(x)
+        return self._y
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        # Jacobian-vector product of softmax: y * (g - <g, y>) row by row.
+        y = self._y
+        return y * (grad - np.sum(grad * y, axis=1, keepdims=True))
+
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
+
+
+def get_activation(name: str) -> Layer:
+    """A new activation layer from its name (relu, leaky_relu, sigmoid, tanh, softmax)."""
+    try:
+        return ACTIVATIONS[name]()
+    except (KeyError, TypeError):
+        raise ValueError(f"activation: unknown name {name!r}; expected one of {', '.join(ACTIVATIONS)}") from None

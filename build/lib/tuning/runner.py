@@ -1,0 +1,84 @@
+"""Run an experiment: prepare -> search -> select -> refit and test once -> plots and report.
+
+Trials run on an executor (local processes through joblib's loky, or a Dask cluster) and stream
+back as they finish; the parent appends each to the store at once. Running the same experiment
+again resumes: stored trials are skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Experiment
+from .errors import RunFailed
+from .executor import open_executor
+from .halving import search_halving
+from .prepare import Prepared, claim_folder, prepare
+from .refit import finalize
+from .report import render
+from .search import OnTrial, search_all
+from .select import leaderboard
+from .splits import Splits
+from .store import RUNS_FILE, FolderLock
+
+
+@dataclass
+class RunResult:
+    """What a finished run did: its choice and scores, and how much it ran, resumed and took."""
+
+    folder: Path
+    leaderboard: pd.DataFrame
+    best: dict
+    n_trials: int
+    n_run: int  # trainings run now (under halving: trial-rungs)
+    n_resumed: int  # trainings found stored in the folder
+    rungs: int  # successive-halving rungs (0 for grid and random search)
+    wall_seconds: float  # everything: loading, search, refit, plots
+    search_seconds: float  # up to the end of the search (loading and preparing the data included)
+    fit_seconds: float
+    n_workers: int
+    splits: Splits
+    replaced: Path | None = None  # where force=True moved a replaced experiment's files
+
+
+def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
+                   force: bool = False, on_trial: OnTrial | None = None, prepared: Prepared | None = None,
+                   render_report: bool = True, on_status: Callable[[str], None] | None = None) -> RunResult:
+    """Run (or resume) the experiment into its folder and return the selection and test score.
+
+    `on_trial(record, done, total)` is called in the parent after each trial is stored, `on_status(text)`
+    when the run moves on to its refit and its plots. `render_report=False` skips the plots and report.md,
+    e.g. for benchmarks of the search.
+    """
+    status = on_status or (lambda text: None)
+    start = time.perf_counter()
+    prep = prepared or prepare(experiment, out, force)
+    folder = prep.folder
+    search_settings = {**experiment.search, "n_jobs": experiment.search["n_jobs"] if n_jobs is None else n_jobs}
+    search = search_halving if experiment.search["strategy"] == "halving" else search_all
+    # The executor opens before anything is written, so an unreachable scheduler leaves the folder as it was;
+    # its scratch data goes inside the folder, where the next run clears it should this process be killed.
+    with open_executor(search_settings, len(prep.specs), folder) as executor, FolderLock(folder):
+        replaced = claim_folder(prep)
+        tally = search(prep, executor, on_trial)
+        search_seconds = time.perf_counter() - start
+        workers = min(executor.workers, tally.run)
+        runs = pd.read_csv(folder / RUNS_FILE)
+        board = leaderboard(runs, prep.params, prep.objective)
+        status("retraining the best configuration on every non-test row, then testing it once...")
+        try:
+            best = finalize(prep, runs, board, {"search_seconds": search_seconds, "workers": workers})
+        except RunFailed:
+            if render_report:  # report.md shows what every trial did
+                render(folder)
+            raise
+        if render_report:
+            status("drawing the plots and report.md...")
+            render(folder)
+    return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,
+                     time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced)

@@ -1,0 +1,115 @@
+"""Search spaces -> trial specs, each with a stable id and a seed derived from it.
+
+A trial is (params, repeat). Its id hashes the full training settings, the repeat and the
+data fingerprint; its seed comes from the experiment seed and that id through
+`numpy.random.SeedSequence`, so no result depends on n_jobs or on the order trials finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from .config import Experiment
+from .errors import ConfigError
+from .schema import INTEGER_TRAIN_KEYS, draws_candidates
+from .seeds import RANDOM_SEARCH, derive_seed
+from .trial import TrialSpec
+
+MAX_REDRAWS = 100  # rounds of drawing again for repeats; a space with room to spare needs one or two
+
+
+class _LogUniformInt:
+    """Integers drawn log-uniformly from [low, high] (scipy's `rvs` interface for ParameterSampler)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        from scipy.stats import loguniform
+
+        self._dist = loguniform(low, high + 1)
+        self.high = high
+
+    def rvs(self, random_state=None) -> int:
+        return min(int(self._dist.rvs(random_state=random_state)), self.high)
+
+
+def _distribution(key: str, spec: dict):
+    """A scipy distribution for a `{low, high, log}` range (integers for integer settings)."""
+    from scipy.stats import loguniform, randint, uniform
+
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    if f"train.{key}" in INTEGER_TRAIN_KEYS:
+        return _LogUniformInt(low, high) if log else randint(low, high + 1)
+    return loguniform(low, high) if log else uniform(low, high - low)
+
+
+def _plain(value):
+    """numpy scalars from scipy draws -> Python numbers, so params serialise the same everywhere."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def candidates(experiment: Experiment) -> list[dict]:
+    """The parameter sets to try, in a fixed order: the grid, or `n_trials` distinct random draws."""
+    from sklearn.model_selection import ParameterGrid
+
+    space = experiment.space
+    if not space:
+        return [{}]
+    if draws_candidates(experiment.search):  # random search; halving over a range starts from draws too
+        return _distinct_draws(experiment)
+    return [dict(sorted(params.items())) for params in ParameterGrid(space)]
+
+
+def _distinct_draws(experiment: Experiment) -> list[dict]:
+    """`n_trials` distinct random configurations: a draw that repeats an earlier one is drawn again.
+
+    The first draws are ParameterSampler's own; the config check has made sure the space holds enough.
+    """
+    from sklearn.model_selection import ParameterSampler
+
+    n = experiment.search["n_trials"]
+    distributions = {k: (_distribution(k, v) if isinstance(v, dict) else v) for k, v in experiment.space.items()}
+    # ParameterSampler wants a legacy RandomState; seed it from the experiment's own stream.
+    state = np.random.RandomState(derive_seed(experiment.seed, RANDOM_SEARCH))
+    draws, seen = [], set()
+    for _ in range(MAX_REDRAWS):
+        for params in ParameterSampler(distributions, n_iter=n - len(draws), random_state=state):
+            plain = {k: _plain(v) for k, v in sorted(params.items())}
+            key = json.dumps(plain, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                draws.append(plain)
+        if len(draws) == n:
+            return draws
+    raise ConfigError(f"config: drew only {len(draws)} distinct configurations of the {n} asked for "
+                      f"(search.n_trials) in {MAX_REDRAWS} rounds; lower n_trials or widen search.space")
+
+
+def trial_id(train: dict, repeat: int, data_fingerprint: str) -> str:
+    """A short stable hash of what determines a trial's result (besides the experiment seed)."""
+    text = json.dumps({"train": train, "repeat": repeat, "data": data_fingerprint}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def trial_seed(experiment_seed: int, identity: str) -> int:
+    """A 32-bit seed from the experiment seed and the trial id (independent of dispatch order)."""
+    return derive_seed(experiment_seed, *(int(identity[i:i + 8], 16) for i in range(0, len(identity), 8)))
+
+
+def trial_specs(experiment: Experiment, data_fingerprints: list[str], metric: str = "accuracy") -> list[TrialSpec]:
+    """Every trial of the experiment: candidates x repeats x folds, in canonical order.
+
+    `data_fingerprints` has one entry per fold (one for a holdout split): a trial's id hashes the
+    fingerprint of the rows it trains and validates on, so every fold is a trial with its own seed.
+    `metric` is the validation metric whose best epoch each trial's record reports.
+    """
+    specs = []
+    for config_id, params in enumerate(candidates(experiment)):
+        train = {**experiment.train, **params}
+        for repeat in range(experiment.search["repeats"]):
+            for fold, fingerprint in enumerate(data_fingerprints):
+                identity = trial_id(train, repeat, fingerprint)
+                specs.append(TrialSpec(identity, config_id, repeat, trial_seed(experiment.seed, identity), params,
+                                       train, fold, metric))
+    return specs
