@@ -35,6 +35,7 @@ class Prepared:
     objective: Objective
     data_record: dict  # data.json: the data's source and fingerprint
     force: bool  # replace a different experiment found in the folder (its files are moved aside)
+    fingerprints: list[str]  # of each fold's rows: part of every trial's identity (TPE makes specs later)
 
     @property
     def notes(self) -> list[str]:
@@ -142,9 +143,10 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     record = data_record(experiment, dataset, [*dataset.notes, *leaks])
     objective = Objective.for_task(dataset.task, experiment.search["metric"], len(dataset.classes))
     data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
-    specs = trial_specs(experiment, [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data],
-                        objective.metric)
-    return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force)
+    fingerprints = [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data]
+    specs = trial_specs(experiment, fingerprints, objective.metric)
+    return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force,
+                    fingerprints)
 
 
 def claim_folder(prep: Prepared) -> Path | None:

@@ -25,6 +25,7 @@ from .search import OnTrial, search_all
 from .select import leaderboard
 from .splits import Splits
 from .store import RUNS_FILE, FolderLock
+from .tpe import search_tpe
 
 
 @dataclass
@@ -60,10 +61,10 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     prep = prepared or prepare(experiment, out, force)
     folder = prep.folder
     search_settings = {**experiment.search, "n_jobs": experiment.search["n_jobs"] if n_jobs is None else n_jobs}
-    search = search_halving if experiment.search["strategy"] == "halving" else search_all
+    search = {"halving": search_halving, "tpe": search_tpe}.get(experiment.search["strategy"], search_all)
     # The executor opens before anything is written, so an unreachable scheduler leaves the folder as it was;
     # its scratch data goes inside the folder, where the next run clears it should this process be killed.
-    with open_executor(search_settings, len(prep.specs), folder) as executor, FolderLock(folder):
+    with open_executor(search_settings, max(len(prep.specs), 2), folder) as executor, FolderLock(folder):
         replaced = claim_folder(prep)
         tally = search(prep, executor, on_trial)
         search_seconds = time.perf_counter() - start

@@ -15,7 +15,9 @@ from .errors import ConfigError, shown
 
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh")
-OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "plateau")
+INIT_NAMES = ("auto", "he", "xavier", "normal")
 
 DEFAULTS: dict[str, Any] = {
     "name": "",  # the results folder's name; empty = the dataset's (results/penguins for penguins.csv)
@@ -38,17 +40,32 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "hidden_units": 64,
         "hidden_layers": 1,
+        "hidden": [],  # per-layer widths, e.g. [128, 64]; empty = hidden_units x hidden_layers
         "activation": "relu",
+        "init": "auto",  # auto (he for relu-like, xavier for sigmoid and tanh) | he | xavier | normal
+        "batchnorm": False,  # Dense -> BatchNorm -> activation in every hidden layer
         "optimizer": "sgd",
-        "momentum": 0.9,
-        "weight_decay": 0.0,
+        "momentum": 0.9,  # sgd
+        "beta1": 0.9,  # adam and adamw
+        "beta2": 0.999,  # adam and adamw
+        "weight_decay": 0.0,  # L2 added to the gradient; decoupled for adamw
+        "clip_norm": 0.0,  # clip the gradients' global norm to this (0 = off)
         "dropout": 0.0,
+        "label_smoothing": 0.0,  # classification only
+        "schedule": "constant",  # constant | step | exponential | cosine | plateau
+        "warmup_epochs": 0,  # a linear warm-up in front of the schedule
+        "step_size": 10,  # step: epochs between decays
+        "gamma": 0.5,  # step, exponential: the decay factor; plateau: the lr's factor when it stalls
+        "min_lr": 0.0,  # cosine: the lr it anneals to; plateau: the lowest lr
+        "plateau_patience": 5,  # plateau: epochs without improvement before the lr drops
         "early_stopping": 0,
     },
     "search": {
-        "strategy": "grid",
+        "strategy": "grid",  # grid | random | tpe | halving
         "repeats": 2,
-        "n_trials": 20,
+        "n_trials": 20,  # configurations of random, tpe (and halving over ranges or with sampler = "tpe")
+        "batch": 8,  # tpe: configurations proposed at a time, told back before the next batch
+        "sampler": "auto",  # halving's first rung: auto (the grid, or random draws over ranges) | tpe
         "n_jobs": -1,
         "backend": "loky",
         "scheduler": "",
@@ -65,6 +82,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 MAX_TRIALS = 1_000_000  # candidates x repeats: more would take days and its specs alone gigabytes
+MAX_LAYERS, MAX_WIDTH = 32, 65_536  # an MLP's hidden layers and widths: beyond these, memory runs out first
+
+# Settings that only mean something for some choices of others: where a setting does not apply, a grid does
+# not multiply it, a trial's identity leaves it out, and runs.csv leaves its cell empty.
+CONDITIONS = {
+    "momentum": lambda t: t["optimizer"] == "sgd",
+    "beta1": lambda t: t["optimizer"] in ("adam", "adamw"),
+    "beta2": lambda t: t["optimizer"] in ("adam", "adamw"),
+    "step_size": lambda t: t["schedule"] == "step",
+    "gamma": lambda t: t["schedule"] in ("step", "exponential", "plateau"),
+    "min_lr": lambda t: t["schedule"] in ("cosine", "plateau"),
+    "plateau_patience": lambda t: t["schedule"] == "plateau",
+    "hidden_units": lambda t: not t["hidden"],
+    "hidden_layers": lambda t: not t["hidden"],
+}
 # Keys that change how an experiment runs, not what it computes: they may differ on resume.
 EXECUTION_KEYS = ("n_jobs", "backend", "scheduler")
 
@@ -115,13 +147,30 @@ RULES: dict[str, tuple] = {
     "train.batch_size": _int_at_least(1),
     "train.hidden_units": _int_at_least(1),
     "train.hidden_layers": _int_at_least(0),
+    "train.hidden": (lambda v: isinstance(v, list) and all(_is_int(w) for w in v),
+                     lambda v: len(v) <= MAX_LAYERS and all(1 <= w <= MAX_WIDTH for w in v),
+                     f"a list of at most {MAX_LAYERS} layer widths, integers in 1..{MAX_WIDTH} (e.g. [128, 64])"),
     "train.activation": _choice(*ACTIVATION_NAMES),
+    "train.init": _choice(*INIT_NAMES),
+    "train.batchnorm": (lambda v: isinstance(v, bool), lambda v: True, "true or false"),
     "train.optimizer": _choice(*OPTIMIZER_NAMES),
     "train.momentum": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.beta1": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.beta2": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "train.weight_decay": _number(lambda v: v >= 0, "a number >= 0"),
+    "train.clip_norm": _number(lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
     "train.dropout": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.label_smoothing": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train.schedule": _choice(*SCHEDULE_NAMES),
+    "train.warmup_epochs": _int_at_least(0),
+    "train.step_size": _int_at_least(1),
+    "train.gamma": _number(lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "train.min_lr": _number(lambda v: v >= 0, "a number >= 0"),
+    "train.plateau_patience": _int_at_least(0),
     "train.early_stopping": _int_at_least(0),
-    "search.strategy": _choice("grid", "random", "halving"),
+    "search.strategy": _choice("grid", "random", "tpe", "halving"),
+    "search.batch": _int_at_least(1),
+    "search.sampler": _choice("auto", "tpe"),
     "search.repeats": _int_at_least(1),
     "search.n_trials": _int_at_least(1),
     "search.n_jobs": (_is_int, lambda v: v != 0, "a non-zero integer (-1 = all cores)"),
@@ -168,7 +217,7 @@ def check_space(config: dict) -> None:
         if isinstance(values, dict):
             if strategy == "grid":
                 raise ConfigError(f"config: {where} is a range {shown(values)}, but grid search needs a list "
-                                  "of values (use strategy = \"random\" or \"halving\" for ranges)")
+                                  "of values (use strategy = \"random\", \"tpe\" or \"halving\" for ranges)")
             _check_range(key, values)
         elif isinstance(values, list):
             if not values:
@@ -212,10 +261,17 @@ def space_size(space: dict) -> float:
     return size
 
 
+def proposes_candidates(search: dict) -> bool:
+    """Whether TPE proposes the configurations as the search goes (strategy tpe; halving with sampler tpe)."""
+    return search["strategy"] == "tpe" or (search["strategy"] == "halving" and search["sampler"] == "tpe")
+
+
 def draws_candidates(search: dict) -> bool:
-    """Whether candidates are random draws (random search; halving over a range) rather than a grid."""
+    """Whether candidates are drawn (random search, halving over a range) or proposed (TPE): `n_trials` of them,
+    rather than a grid."""
     ranges = any(isinstance(v, dict) for v in search["space"].values())
-    return search["strategy"] == "random" or (search["strategy"] == "halving" and ranges)
+    return search["strategy"] == "random" or proposes_candidates(search) or (search["strategy"] == "halving" and
+                                                                           ranges)
 
 
 def check_size(config: dict) -> None:

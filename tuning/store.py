@@ -85,6 +85,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, list | tuple):  # layer widths: 128-64, as the leaderboard and plots show them
+        return "-".join(map(str, value))
     return str(value)
 
 

@@ -42,7 +42,7 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's arguments come from its own function below."""
     parser = OneLineParser(
-        prog="main.py",
+        prog="mlp-tuner" if os.path.basename(sys.argv[0]) == "mlp-tuner" else "main.py",
         description="Search hyperparameters of a NumPy neural network, log every trial and epoch, "
                     "select on validation data, retrain and test once.",
         epilog="examples:\n  python main.py                       # the default digits grid\n"

@@ -8,7 +8,12 @@ import numpy as np
 
 
 def format_value(value) -> str:
-    """A parameter value as text, floats to 4 significant digits: 0.05, 1e+06, 0.01235, 32, relu."""
+    """A parameter value as text, floats to 4 significant digits: 0.05, 1e+06, 0.01235, 32, relu; layer
+    widths as 128-64; a setting that did not apply as '—'."""
+    if isinstance(value, list | tuple):
+        return "-".join(map(str, value))
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "—"
     return f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
 
 

@@ -20,9 +20,11 @@ import pandas as pd
 from .errors import RunFailed, TuningWarning
 from .executor import TRIAL_BLAS_THREADS, Executor
 from .files import atomic_open
+from .schema import proposes_candidates
 from .search import OnTrial, Tally, run_and_store
 from .seeds import derive_seed
 from .select import leaderboard
+from .space import specs_for
 from .store import (
     CHECKPOINTS_DIR,
     RUNGS_FILE,
@@ -30,6 +32,7 @@ from .store import (
     ExperimentStore,
     write_table,
 )
+from .tpe import config_scores, propose
 from .trial import TrainingState, TrialRecord, TrialSpec, TrialStatus, run_trial
 
 
@@ -117,16 +120,16 @@ def _journal(store: ExperimentStore) -> pd.DataFrame:
     return pd.read_csv(store.runs_path, dtype={"trial_id": str})
 
 
-def _segments(prep, store: ExperimentStore, rung: int, schedule: list[int], alive: list[int], stored: set[str],
-              tally: Tally) -> list[TrialSpec]:
-    """This rung's trainings still to run: the alive configurations' trials that were healthy at the rung
-    before, each continuing from its checkpoint; those already in the journal count as done."""
+def _segments(prep, store: ExperimentStore, rung: int, schedule: list[int], alive, stored: set[str],
+              tally: Tally, specs: list[TrialSpec] | None = None) -> list[TrialSpec]:
+    """This rung's trainings still to run (of `specs`, default every one): the alive configurations' trials that
+    were healthy at the rung before, each continuing from its checkpoint; those in the journal count as done."""
     journal = _journal(store)
     healthy_before = set(journal.loc[(journal["rung"] == rung - 1) & (journal["status"] == TrialStatus.OK),
                                      "trial_id"])
     begin, end, last = schedule[rung - 1] if rung else 0, schedule[rung], rung == len(schedule) - 1
     segments = []
-    for spec in prep.specs:
+    for spec in prep.specs if specs is None else specs:
         if spec.config_id not in alive or (rung and spec.trial_id not in healthy_before):
             continue
         if f"{spec.trial_id}/{rung}" in stored:
@@ -147,26 +150,42 @@ def _promoted(prep, store: ExperimentStore, rung: int, size: int, alive: list[in
 
 
 def search_halving(prep, executor: Executor, on_trial: OnTrial | None) -> Tally:
-    """Run every rung (resuming from the journal), then write runs.csv from each trial's latest rung."""
+    """Run every rung (resuming from the journal), then write runs.csv from each trial's latest rung.
+
+    With sampler = "tpe", TPE proposes the first rung's configurations, a batch at a time, told their
+    first-rung scores; the rungs after it promote as always.
+    """
     experiment, folder = prep.experiment, prep.folder
-    search = experiment.search
+    search, proposing = experiment.search, proposes_candidates(experiment.search)
     schedule = rung_schedule(search["min_epochs"], search["eta"], experiment.train["epochs"])
-    configs = sorted({spec.config_id for spec in prep.specs})
-    sizes = rung_sizes(len(configs), search["eta"], len(schedule))
+    sizes = rung_sizes(search["n_trials"] if proposing else len({s.config_id for s in prep.specs}), search["eta"],
+                       len(schedule))
     columns = prep.columns(halving=True)
     store = ExperimentStore(folder, columns.runs, columns.history, journal=RUNGS_FILE,
                             key=("trial_id", "rung"))
-    stored = store.open(known={f"{spec.trial_id}/{rung}" for spec in prep.specs for rung in range(len(schedule))})
-    tally = Tally(sum(sizes) * search["repeats"], on_trial, rungs=len(schedule))
+    stored = store.open(known=None if proposing else {f"{spec.trial_id}/{rung}" for spec in prep.specs
+                                                      for rung in range(len(schedule))})
+    tally = Tally(sum(sizes) * search["repeats"] * len(prep.data), on_trial, rungs=len(schedule))
 
     def keep(spec: TrialSpec, record: TrialRecord) -> None:
         if record.state is not None:
             save_state(checkpoint_path(folder, spec.trial_id, spec.rung), record.state)
 
-    alive = configs
+    def first_rung(configs: list[dict], first: int) -> dict[int, float | None]:
+        specs = specs_for(experiment, configs, prep.fingerprints, prep.objective.metric, first)
+        prep.specs.extend(specs)
+        ids = range(first, first + len(configs))
+        run_and_store(executor, _segments(prep, store, 0, schedule, ids, stored, tally, specs), prep.data, store,
+                      tally, keep)
+        return config_scores(store, list(ids), prep.objective.column, rung=0)
+
+    if proposing:
+        propose(prep, first_rung)
+    alive = sorted({spec.config_id for spec in prep.specs})
     for rung in range(len(schedule)):
-        segments = _segments(prep, store, rung, schedule, alive, stored, tally)
-        run_and_store(executor, segments, prep.data, store, tally, keep)
+        if rung or not proposing:
+            run_and_store(executor, _segments(prep, store, rung, schedule, alive, stored, tally), prep.data, store,
+                          tally, keep)
         if rung < len(schedule) - 1:
             alive = _promoted(prep, store, rung, sizes[rung + 1], alive)
     store.sort([f"{spec.trial_id}/{rung}" for rung in range(len(schedule)) for spec in prep.specs])

@@ -17,7 +17,7 @@ from .halving import latest_rungs
 from .integrity import check_table, read_table, without_repeats
 from .objective import Objective, tracked_metrics
 from .select import leaderboard
-from .space import candidates
+from .space import n_configs
 from .store import (
     BEST_FILE,
     CONFIG_FILE,
@@ -159,7 +159,7 @@ def read_results(folder: str | Path) -> Results:
     labels = str if task == "classification" else float  # class labels stay text ("07" is not 7)
     predictions = (_read_csv(predictions_path, dtype={"true": labels, "predicted": labels})
                    if predictions_path.is_file() else None)
-    expected = len(candidates(experiment)) * experiment.search["repeats"]
+    expected = n_configs(experiment) * experiment.search["repeats"] * max(experiment.data["folds"], 1)
     objective = Objective.for_task(task, experiment.search["metric"], classes)
     board = leaderboard(runs, sorted(experiment.space), objective) if len(runs) else pd.DataFrame()
     data_path = folder / DATA_FILE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 RANDOM_SEARCH = 1  # the random-search sampler's draws
+TPE_SAMPLER = 2  # the TPE sampler's proposals
 FINAL_REFIT = 2**31  # the final model's weights and shuffling (far from any trial-id word)
 
 
