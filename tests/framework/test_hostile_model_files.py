@@ -215,3 +215,15 @@ def test_the_shapes_checked_before_building_are_the_shapes_models_build(name):
     layer = {"Dense": lambda: Dense(5, 5), "Dropout": lambda: Dropout(0.5)}.get(name, _LAYERS[name])()
     model = Model([Dense(3, 5), layer, Dense(5, 2)], seed=0)
     assert [shape for _, shape in _param_shapes(model.layers)] == [p.shape for p in model.parameters()]
+
+
+def test_a_npy_header_that_numpys_tokenizer_chokes_on_is_a_value_error():
+    # Found by the property test: a header NumPy's literal_eval rejects and its tokenize fallback raises on.
+    import io
+
+    from framework.archive import ArchiveError, read_npy
+
+    text = ("{'descr': '<U1122', 'fortran_order': False, 'shape': (), }" + " " * 50 + "\n{").encode("latin1")
+    data = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + b"x" * 100
+    with pytest.raises(ArchiveError):
+        read_npy(io.BytesIO(data), len(data), "x.npy", "biuf")

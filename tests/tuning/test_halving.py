@@ -64,9 +64,8 @@ def test_a_promoted_trial_continues_from_its_weights(halved):
     history = pd.read_csv(folder / "history.csv")
     finalist = history[history["rung"] == 2]["trial_id"].iloc[0]
     curve = history[history["trial_id"] == finalist].set_index("epoch")["loss"]
-    # The first epoch of rung 1 starts near where rung 0 ended, far below a fresh network's first epoch.
-    assert curve[3] < curve[1] * 0.8
-    assert abs(curve[3] - curve[2]) < abs(curve[1] - curve[2])
+    # The first epoch of rung 1 goes on from where rung 0 ended, far below a fresh network's first epoch.
+    assert curve[3] < curve[1] * 0.8 and curve[3] < curve[2] * 1.1
 
 
 def test_n_jobs_1_and_2_give_identical_results(halved, tmp_path):
