@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import write_text
+from .files import atomic_open, write_text
 from .formatting import format_value
+from .importance import summary as importance_summary
 from .objective import Objective
 from .results import Results, read_results
 from .select import selectable, why_nothing_is_selectable
-from .store import REPORT_FILE
+from .store import IMPORTANCE_FILE, REPORT_FILE
 from .trial import TrialStatus
 
 
@@ -110,6 +111,38 @@ def _choice(results: Results) -> list[str]:
             *(f"- {line}" for line in best.get("advice", [])), *([""] if best.get("advice") else [])]
 
 
+def importance_line(results: Results) -> str:
+    """'lr explains 61% of the variation in val_accuracy ...', or why nothing can be said yet."""
+    line = importance_summary(results.importance, results.objective)
+    if line or len(results.params) == 0:
+        return line
+    return "parameter importance: too few finished configurations with varied settings to say"
+
+
+def _importance(results: Results) -> list[str]:
+    table = results.importance
+    if table.empty:
+        return []
+    basis = ("the first rung, where every candidate trained for the same epochs"
+             if results.rungs is not None else "every configuration whose trials all finished")
+    rows = [[r.param, f"{100 * r.importance:.0f}%"] for r in table.itertuples()]
+    unrated = [p for p in results.params if p not in set(table["param"])]
+    return ["## Parameter importance", "",
+            f"{importance_summary(table, results.objective)}. The share of the variance of the mean "
+            f"{results.objective.column} each searched parameter explains (fANOVA over {basis}; "
+            f"importance.csv).", "", _markdown_table(["parameter", "share"], rows), "",
+            *([f"Not rated: {', '.join(unrated)} (unused by some configurations, or never varied).", ""]
+              if unrated else [])]
+
+
+def write_importance(results: Results) -> Path:
+    """importance.csv: param, importance (shares summing to 1, most important first; empty when unknown)."""
+    path = results.folder / IMPORTANCE_FILE
+    with atomic_open(path) as f:
+        results.importance.to_csv(f, index=False)
+    return path
+
+
 def _failures(results: Results) -> list[str]:
     runs = results.runs
     failed = runs[runs["status"] != TrialStatus.OK] if len(runs) else runs
@@ -135,7 +168,7 @@ def write_report(results: Results, plots: list[Path]) -> Path:
     if len(results.board):
         header, rows = leaderboard_rows(results.board, results.params, results.objective, top=15)
         lines += ["## Leaderboard", "", _markdown_table(header, rows), "", _more(results.board, 15), ""]
-    lines += [*_failures(results), *_plots(results, plots)]
+    lines += [*_importance(results), *_failures(results), *_plots(results, plots)]
     path = results.folder / REPORT_FILE
     write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
@@ -147,4 +180,6 @@ def render(folder: str | Path) -> tuple[Results, list[Path], Path]:
 
     results = read_results(folder)
     plots = draw_plots(results) if len(results.runs) else []
+    if len(results.runs):
+        write_importance(results)
     return results, plots, write_report(results, plots)

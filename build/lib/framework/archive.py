@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -22,8 +23,9 @@ DEFLATE_MAX_RATIO = 1032
 DEFLATE_SLACK = 1024
 _KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "text"}
 # What the standard library and NumPy raise on damaged zip or .npy bytes.
-_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
-                struct.error, NotImplementedError, RuntimeError)
+# NumPy parses a .npy header with ast.literal_eval, and a damaged one with tokenize: both fail their own ways.
+_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+                zipfile.LargeZipFile, zlib.error, struct.error, NotImplementedError, RuntimeError)
 
 
 class ArchiveError(ValueError):

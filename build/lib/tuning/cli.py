@@ -124,7 +124,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, experiment) -> int:
     from .api import run
-    from .report import format_leaderboard
+    from .report import format_leaderboard, importance_line
 
     live = not args.quiet and sys.stderr.isatty()  # a bar and status lines for a person watching, not for a log
 
@@ -145,6 +145,8 @@ def _run(args: argparse.Namespace, experiment) -> int:
           + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots), "
           f"on {max(summary.n_workers, 1)} worker(s)")
     print(_best_lines(result.best, objective.column))
+    if line := importance_line(result):
+        print(line)
     for line in result.best.get("advice", []):
         print(f"note: {one_line(line)}")
     print(f"results in {summary.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
@@ -159,7 +161,7 @@ def _best_lines(best: dict, key: str) -> str:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from .report import format_leaderboard, render, status_line
+    from .report import format_leaderboard, importance_line, render, status_line
 
     results, plots, report_path = render(args.folder)
     if len(results.board):
@@ -168,6 +170,8 @@ def command_report(args: argparse.Namespace) -> int:
     print(status_line(results))
     if results.best:
         print(_best_lines(results.best, results.objective.column))
+    if line := importance_line(results):
+        print(line)
     print(f"wrote {len(plots)} plots to {results.folder / 'plots'}/ and {report_path}")
     return 0
 

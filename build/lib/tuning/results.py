@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +64,19 @@ class Results:
     def leaderboard(self) -> pd.DataFrame:
         """One row per configuration, best first (the table the CLI prints)."""
         return self.board
+
+    @cached_property
+    def importance(self) -> pd.DataFrame:
+        """param, importance: the share of the validation score's variance each searched parameter explains.
+
+        Under successive halving only the first rung compares every candidate at one budget, so it is used.
+        """
+        from .importance import importances
+
+        first_rung = self.rungs is not None and len(self.rungs)
+        board = (leaderboard(self.rungs[self.rungs["rung"].astype(int) == 0], self.params, self.objective)
+                 if first_rung else self.board)
+        return importances(board, self.params, self.objective)
 
     @property
     def test_scores(self) -> dict:

@@ -28,11 +28,12 @@ BEST_FILE, MODEL_FILE, REPORT_FILE, PLOTS_DIR = "best.json", "model.npz", "repor
 PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: for the confusion matrix
 RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
 DATA_FILE = "data.json"  # which data the trials saw: a resume on changed data is refused
+IMPORTANCE_FILE = "importance.csv"  # each searched parameter's share of the validation score's variance
 SCRATCH_PREFIX = ".scratch-"  # memory-mapped copies of the data for local workers, removed after the run
 DAMAGED = "delete that line (its trial runs again) or use force=True to start over (old files are moved aside)"
 # Everything a run writes; moved aside together when force=True replaces an experiment.
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
-           PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR)
+           PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR, IMPORTANCE_FILE)
 
 @dataclass(frozen=True)
 class Columns:
