@@ -60,3 +60,10 @@ def test_halving_can_take_tpes_candidates_as_its_first_rung(tmp_path):
 def test_a_space_with_fewer_configurations_than_n_trials_is_refused():
     with pytest.raises(ConfigError, match=r"holds only 4 distinct configurations, fewer than search.n_trials = 10"):
         load_experiment(None, [*TPE, "search.space={lr = [0.1, 0.2], hidden_units = [8, 16]}"])
+
+
+@pytest.mark.parametrize(("batch", "random"), [(1, 10), (3, 9), (8, 8), (10, 10), (20, 20)])
+def test_tpe_models_after_whole_batches_of_random_draws(batch, random):
+    from tuning.tpe import random_trials
+
+    assert random_trials(batch) == random
