@@ -166,6 +166,12 @@ def test_r2_of_a_constant_target_is_finite_as_sklearn_force_finite():
     assert math.isnan(metrics.r2(y_true[:1], y_true[:1]))  # one row: undefined, as sklearn
 
 
+def test_r2_of_a_nearly_constant_target_is_minus_inf_as_sklearn_without_a_warning():
+    """The mean of ten equal tiny values is not exactly them: a denormal total, an overflowing ratio."""
+    y_true, y_pred = np.full((10, 1), 1.309823e-144), np.ones((10, 1))
+    assert metrics.r2(y_true, y_pred) == -math.inf == sklearn(skm.r2_score, y_true, y_pred)
+
+
 def test_rmse_averages_each_outputs_root_as_sklearn():
     y_true, y_pred = np.zeros((2, 2)), np.array([[1.0, 3.0], [1.0, 3.0]])
     assert metrics.rmse(y_true, y_pred) == 2.0 == skm.root_mean_squared_error(y_true, y_pred)
