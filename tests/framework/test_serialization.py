@@ -17,7 +17,7 @@ from framework.losses import (
     MeanSquaredError,
     SoftmaxCrossEntropy,
 )
-from framework.optimizers import SGD, Adam, RMSProp
+from framework.optimizers import SGD, Adam, AdamW, RMSProp
 from tests.model_files import config_of, rewrite
 
 OPTIMIZERS = {
@@ -25,6 +25,10 @@ OPTIMIZERS = {
     "sgd_nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda: Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=1e-4),
     "rmsprop_momentum": lambda: RMSProp(lr=0.01, rho=0.9, momentum=0.5),
+    "sgd_dampening_clip_value": lambda: SGD(lr=0.05, momentum=0.9, dampening=0.5, clip_value=0.1),
+    "adam_amsgrad_clip_norm": lambda: Adam(lr=0.01, amsgrad=True, clip_norm=0.5),
+    "adamw_amsgrad_both_clips": lambda: AdamW(lr=0.01, weight_decay=0.1, amsgrad=True, clip_norm=1.0, clip_value=0.3),
+    "rmsprop_centered_momentum": lambda: RMSProp(lr=0.01, rho=0.9, momentum=0.5, centered=True, clip_norm=2.0),
 }
 
 
@@ -335,3 +339,4 @@ def test_a_save_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(tmp
     with pytest.raises(OSError, match="No space left"):
         model.save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
