@@ -275,3 +275,8 @@ def test_bad_early_stopping_arguments():
     with pytest.raises(ValueError, match="EarlyStopping: mode must be 'auto', 'min' or 'max', got 'up'"):
         EarlyStopping(mode="up")
 
+
+@pytest.mark.parametrize("value", [1.5, -0.1, float("nan"), "0.1", True])
+def test_bad_label_smoothing_is_named(value):
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy: label_smoothing must be a number >= 0 and <= 1, got "):
+        SoftmaxCrossEntropy(label_smoothing=value)
