@@ -182,7 +182,10 @@ class Model:
         `seed` fixes shuffling and dropout masks (default: drawn from the model's seed).
         Each epoch logs, in this order, `loss` and `accuracy` (counted over the training batches),
         then with validation data `val_loss`, `val_accuracy` and `val_<name>` for the other compiled
-        metrics in compile's order: they need a whole pass, so they are computed on validation data only.
+        metrics in compile's order (they need a whole pass, so they are computed on validation data only),
+        and last `lr`, the learning rate the epoch trained with (set by a schedule, if any, at its start).
+        The optimizer's lr is put back when training ends: a schedule (`framework.schedules`) acts for
+        one fit, and the saved model keeps the lr it was given.
         A NaN/inf loss raises `TrainingDiverged` with the weights and optimizer state of the last
         finite epoch, unless a callback (`TerminateOnNaN`) asks to stop quietly.
         """
@@ -199,26 +202,38 @@ class Model:
         shuffle_rng = self._seed_fit(seed)
         history, callbacks = self._begin_training(callbacks, epochs, verbose)
         accuracy = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else None
-        for epoch in range(epochs):
+        batches = X, y, accuracy, batch_size, shuffle_rng if shuffle else None
+        base_lr = self.optimizer.lr
+        try:
+            for epoch in range(epochs):
+                if not self._fit_epoch(epoch, epochs, batches, validation, callbacks, history):
+                    break
             for callback in callbacks:
-                callback.on_epoch_begin(epoch)
-            # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logs = self._train_epoch(X, y, accuracy, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
-                                         callbacks)
-            if logs is None:  # diverged and a callback asked to stop quietly
-                history.diverged_epoch = epoch
-                break
-            if validation is not None:
-                logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                history.stopped_epoch = epoch
-                break
-        for callback in callbacks:
-            callback.on_train_end()
+                callback.on_train_end()
+        finally:
+            self.optimizer.lr = base_lr
         return history
+
+    def _fit_epoch(self, epoch: int, epochs: int, batches: tuple, validation, callbacks, history: History) -> bool:
+        """One epoch of `fit` with its callbacks and logs; False when training stops."""
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        lr = float(self.optimizer.lr)  # after a schedule's on_epoch_begin: what this epoch trains with
+        # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logs = self._train_epoch(*batches, epoch, epochs, callbacks)
+        if logs is None:  # diverged and a callback asked to stop quietly
+            history.diverged_epoch = epoch
+            return False
+        if validation is not None:
+            logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+        logs["lr"] = lr
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if self.stop_training:
+            history.stopped_epoch = epoch
+            return False
+        return True
 
     def _warn_one_row_batches(self, n: int, batch_size: int) -> None:
         """Say when BatchNorm will meet a training batch of one row (it cannot take its statistics)."""

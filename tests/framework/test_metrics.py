@@ -251,11 +251,12 @@ def test_keys_come_in_a_fixed_order_and_repeats_are_dropped():
     assert model.metrics == ["f1", "accuracy", "balanced_accuracy"]
     assert list(model.evaluate(X, y)) == ["loss", "accuracy", "f1", "balanced_accuracy"]
     history = model.fit(X, y, epochs=2, validation_data=(X, y), seed=0)
-    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy", "val_f1", "val_balanced_accuracy"]
-    assert list(model.fit(X, y, epochs=1).history) == ["loss", "accuracy"]  # whole-pass metrics need validation
+    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy", "val_f1", "val_balanced_accuracy",
+                                     "lr"]
+    assert list(model.fit(X, y, epochs=1).history) == ["loss", "accuracy", "lr"]  # whole-pass metrics need validation
     regressor = Model([Dense(5, 1)], seed=0).compile("mse", metrics=["r2", "rmse"])
     history = regressor.fit(X, X[:, 0], epochs=1, validation_data=(X, X[:, 0]))
-    assert list(history.history) == ["loss", "val_loss", "val_r2", "val_rmse"]
+    assert list(history.history) == ["loss", "val_loss", "val_r2", "val_rmse", "lr"]
 
 
 def test_each_epochs_validation_metrics_are_evaluate_at_that_epoch():
@@ -289,7 +290,7 @@ def test_extra_metrics_change_nothing_else(loss, width, extra, weights_identical
         runs.append((model, model.fit(X, y, epochs=3, batch_size=16, validation_data=(Xv, yv), seed=4).history))
     (default, logs), (extended, more_logs) = runs
     assert logs == {key: more_logs[key] for key in logs}
-    assert list(more_logs) == list(logs) + [f"val_{name}" for name in extra]
+    assert list(more_logs) == list(logs)[:-1] + [f"val_{name}" for name in extra] + ["lr"]
     assert weights_identical(default.get_weights(), extended.get_weights())
     assert default.predict(Xv).tobytes() == extended.predict(Xv).tobytes()
 
@@ -351,7 +352,8 @@ def test_multi_label_targets_keep_element_wise_accuracy_only():
                                          r"reads multi-label targets \(only accuracy, element-wise, applies\)"):
         model.fit(X, y, validation_data=(X, y))
     model.compile(BCEWithLogits())
-    assert list(model.fit(X, y, validation_data=(X, y)).history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert list(model.fit(X, y, validation_data=(X, y)).history) == ["loss", "accuracy", "val_loss", "val_accuracy",
+                                                                       "lr"]
 
 
 def test_binary_metrics_need_hard_targets_while_accuracy_takes_soft_ones():
