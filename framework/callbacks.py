@@ -10,6 +10,19 @@ import numpy as np
 from .metrics import METRICS
 
 
+def monitor_mode(owner: str, monitor: str, mode: str) -> str:
+    """'min' or 'max' for a monitored log: `mode` itself, or for "auto" the metric's own direction
+    (val_f1: max), else as Keras: "acc" in the name is max, anything else min."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    if not isinstance(monitor, str):
+        raise ValueError(f"{owner}: monitor must be the name of a logged value, got {monitor!r}")
+    metric = METRICS.get(monitor.removeprefix("val_"))
+    return ("max" if metric.higher_is_better else "min") if metric else "max" if "acc" in monitor else "min"
+
+
 class Callback:
     """Base callback; `fit` sets `self.model` before `on_train_begin`."""
 
@@ -83,11 +96,7 @@ class EarlyStopping(Callback):
                  mode: str = "auto", restore_best_weights: bool = False) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == "auto":  # the metric's own direction (val_f1: max), else as Keras: "acc" in the name is max
-            metric = METRICS.get(monitor.removeprefix("val_"))
-            mode = ("max" if metric.higher_is_better else "min") if metric else "max" if "acc" in monitor else "min"
+        mode = monitor_mode("EarlyStopping", monitor, mode)
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
         self.mode, self.restore_best_weights = mode, restore_best_weights
 
@@ -141,6 +150,6 @@ class EpochLogger(Callback):
         self.epochs, self.stream = epochs, stream
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        values = "  ".join(f"{key} {value:.4f}" for key, value in logs.items())
+        values = "  ".join(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}" for key, value in logs.items())
         self.stream.write(f"Epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}  {values}\n")
         self.stream.flush()

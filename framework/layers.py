@@ -14,9 +14,15 @@ class Layer:
     fills `grads` in place and returns the gradient for the layer below.
     """
 
+    # True for a layer that reaches its arrays only through `params` and `grads`, so `Model` may
+    # move them into its flat buffers (see `framework.storage`).
+    flat_storage = False
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}  # state that is saved but not trained (running statistics)
+        self._ones: np.ndarray | None = None
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         """Create parameters (if any) from `rng` in `dtype`; called once by `Model`."""
@@ -31,6 +37,16 @@ class Layer:
         """Constructor arguments, JSON-serialisable, so that `cls(**config)` rebuilds it."""
         return {}
 
+    def _column_sums(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The column sums of the 2-D `a` into `out`, as ones @ a: one BLAS call, a few times cheaper
+        than np.sum(axis=0) on small batches."""
+        n, ones = len(a), self._ones
+        if ones is None or len(ones) < n or ones.dtype != a.dtype:
+            ones = self._ones = np.ones(n, dtype=a.dtype)
+        if a.dtype == out.dtype:
+            return np.dot(ones if len(ones) == n else ones[:n], a, out=out)
+        return np.sum(a, axis=0, out=out)  # np.dot cannot cast into out
+
     @property
     def name(self) -> str:
         return type(self).__name__
@@ -43,6 +59,8 @@ class Layer:
 class Dense(Layer):
     """Fully connected layer: `y = x @ W + b`, W of shape (n_in, n_out)."""
 
+    flat_storage = True
+
     def __init__(self, n_in: int, n_out: int, init: str = "he") -> None:
         super().__init__()
         for arg, value in (("n_in", n_in), ("n_out", n_out)):
@@ -52,7 +70,6 @@ class Dense(Layer):
             raise ValueError(f"Dense: unknown init {init!r}; expected one of {', '.join(INITIALIZERS)}")
         self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
         self._x: np.ndarray | None = None
-        self._ones: np.ndarray | None = None  # for the bias gradient, see backward
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         self.params = {
@@ -72,17 +89,8 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        grad_b = self.grads["b"]
         np.matmul(self._x.T, grad, out=self.grads["W"])
-        # The bias gradient, the column sums of grad, as ones @ grad: one BLAS call, a few times
-        # cheaper than np.sum(axis=0) on small batches.
-        n, ones = len(grad), self._ones
-        if ones is None or len(ones) < n or ones.dtype != grad.dtype:
-            ones = self._ones = np.ones(n, dtype=grad.dtype)
-        if grad.dtype == grad_b.dtype:
-            np.dot(ones if len(ones) == n else ones[:n], grad, out=grad_b)
-        else:  # np.dot cannot cast into out
-            np.sum(grad, axis=0, out=grad_b)
+        self._column_sums(grad, self.grads["b"])
         # The first layer's input gradient is never used; skipping it saves a matmul.
         return grad @ self.params["W"].T if need_input_grad else None
 

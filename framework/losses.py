@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid, softmax
+from .checks import check_numbers
 from .targets import (
     check_finite,
     check_unit_interval,
@@ -66,9 +67,14 @@ class SoftmaxCrossEntropy(Loss):
     overhead outweighs the arithmetic; hence ufunc methods instead of np.max / np.sum, row
     sums as a product with a ones column, and label entries addressed by flat indices
     (cached row offsets + label).
+
+    `label_smoothing` = eps is torch's: the target becomes (1 - eps) y + eps / k over the k
+    classes, for labels and probability rows alike; the loss (and val_loss) is the smoothed one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        check_numbers("SoftmaxCrossEntropy", label_smoothing=(label_smoothing, 0, True, 1, True))
+        self.label_smoothing = float(label_smoothing)
         self._offsets = np.zeros(0, dtype=np.intp)  # row * n_classes, for flat indices
         self._ones: np.ndarray | None = None  # (n_classes, 1)
 
@@ -92,8 +98,15 @@ class SoftmaxCrossEntropy(Loss):
                 offsets = self._offsets = np.arange(n, dtype=np.intp) * k
             self._labels = (offsets if len(offsets) == n else offsets[:n]) + y
             picked = shifted.reshape(-1)[self._labels]
-            loss = float(np.add.reduce(log_sum[:, 0] - picked)) / n
+            if self.label_smoothing:  # torch: (1 - eps) nll + eps/k sum_c -log p_c, over rows
+                smooth = self.label_smoothing
+                losses = log_sum[:, 0] - (1 - smooth) * picked - (smooth / k) * (shifted @ ones)[:, 0]
+            else:
+                losses = log_sum[:, 0] - picked
+            loss = float(np.add.reduce(losses)) / n
         else:
+            if self.label_smoothing:
+                y = y * (1 - self.label_smoothing) + self.label_smoothing / k
             loss = float(np.sum(y * (log_sum - shifted))) / n
         exp /= sums
         self._p, self._y, self._grad = exp, y, None
@@ -105,7 +118,11 @@ class SoftmaxCrossEntropy(Loss):
         # Turns this forward's own probabilities into the gradient in place: no allocation per batch.
         grad, y = self._p, self._y
         if y.ndim == 1:
-            grad.reshape(-1)[self._labels] -= 1  # a view: grad is C-ordered (see forward)
+            if self.label_smoothing:  # p - ((1 - eps) onehot + eps / k)
+                grad -= self.label_smoothing / grad.shape[1]
+                grad.reshape(-1)[self._labels] -= 1 - self.label_smoothing
+            else:
+                grad.reshape(-1)[self._labels] -= 1  # a view: grad is C-ordered (see forward)
         else:
             grad *= y.sum(axis=1, keepdims=True)  # exactly 1 for one-hot rows, so p * 1 stays p
             grad -= y
@@ -115,6 +132,12 @@ class SoftmaxCrossEntropy(Loss):
 
     def output_transform(self, output: np.ndarray) -> np.ndarray:
         return softmax(output)
+
+    def get_config(self) -> dict:
+        return {"label_smoothing": self.label_smoothing}
+
+    def __repr__(self) -> str:
+        return f"{self.name}(label_smoothing={self.label_smoothing!r})" if self.label_smoothing else f"{self.name}()"
 
 
 class _Clipped(Loss):

@@ -127,12 +127,13 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return math.nan
     residual = np.add.reduce(np.square(y_true - y_pred), axis=0)
     total = np.add.reduce(np.square(y_true - _mean(y_true, axis=0)), axis=0)
-    if total.all():
-        return float(_mean(1 - residual / total))
-    constant = total == 0
-    scores = np.where(residual == 0, 1.0, 0.0)
-    scores[~constant] = 1 - residual[~constant] / total[~constant]
-    return float(_mean(scores))
+    with np.errstate(over="ignore"):  # a near-constant target's tiny total makes -inf, as sklearn's does
+        if total.all():
+            return float(_mean(1 - residual / total))
+        constant = total == 0
+        scores = np.where(residual == 0, 1.0, 0.0)
+        scores[~constant] = 1 - residual[~constant] / total[~constant]
+        return float(_mean(scores))
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -14,7 +14,9 @@ from .callbacks import Callback, EpochLogger, History
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .metrics import PassMetrics, accuracy_counter, compiled_metrics
+from .normalization import BatchNorm
 from .optimizers import SGD, Optimizer, get_optimizer
+from .storage import share_storage
 
 DTYPES = ("float32", "float64")
 # Rows handled at a time where a whole-array temporary (a NaN mask, a float64 copy) would double memory.
@@ -35,27 +37,25 @@ def _check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def _share_storage(layers: list[Layer], dtype: np.dtype) -> None:
-    """Move every layer's parameters into one flat buffer, end to end, and their gradients into another.
+def _check_widths(layers: list[Layer]) -> None:
+    """Each Dense and BatchNorm must take the width of the layer with a width below it."""
+    below = None
+    for layer in layers:
+        takes = layer.n_in if isinstance(layer, Dense) else layer.n if isinstance(layer, BatchNorm) else None
+        if takes is None:
+            continue
+        gives = below.n_out if isinstance(below, Dense) else getattr(below, "n", None)
+        if below is not None and gives != takes:
+            raise ValueError(f"Model: {below!r} outputs {gives} features but the next layer {layer!r} expects {takes}")
+        below = layer
 
-    The arrays keep their shapes, values and dict keys (they become views), so layers see no
-    difference, while the optimizer, finding one contiguous span, updates all of them with a few
-    whole-buffer operations instead of a few per array. Only done when every layer with weights
-    is a Dense: a custom layer might keep its own references to its arrays.
-    """
-    trainable = [layer for layer in layers if layer.params]
-    if not all(isinstance(layer, Dense) for layer in trainable):
-        return
-    for attr in ("params", "grads"):
-        dicts = [getattr(layer, attr) for layer in trainable]
-        flat = np.empty(sum(a.size for d in dicts for a in d.values()), dtype=dtype)
-        offset = 0
-        for d in dicts:
-            for key, array in d.items():
-                view = flat[offset:offset + array.size].reshape(array.shape)
-                view[...] = array
-                d[key] = view
-                offset += array.size
+
+def _one_row_batches(n: int, batch_size: int) -> str | None:
+    """How a training pass over n rows gets batches of one row, if it does."""
+    if batch_size == 1 or n == 1:
+        return "every batch has one row"
+    return f"the last batch of every epoch has one row ({n} rows, batch_size {batch_size})" \
+        if n % batch_size == 1 else None
 
 
 class Model:
@@ -75,10 +75,7 @@ class Model:
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         if not dense:
             raise ValueError("Model: expected at least one Dense layer, got none")
-        for below, above in zip(dense, dense[1:]):
-            if below.n_out != above.n_in:
-                raise ValueError(f"Model: {below!r} outputs {below.n_out} features but the next layer "
-                                 f"{above!r} expects {above.n_in}")
+        _check_widths(layers)
         if str(dtype) not in DTYPES:
             raise ValueError(f"Model: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -91,12 +88,14 @@ class Model:
         *layer_seeds, self._fit_seeds = seeds.spawn(len(layers) + 1)
         for layer, layer_seed in zip(layers, layer_seeds):
             layer.build(np.random.default_rng(layer_seed), self.dtype)
-        _share_storage(layers, self.dtype)
+        share_storage(layers, self.dtype)
         self.n_in, self.n_out = dense[0].n_in, dense[-1].n_out
         # Layers up to the first one with weights need no input gradient: backward stops there.
         self._first_trainable = next(i for i, layer in enumerate(layers) if layer.params)
         self._params = [p for layer in layers for p in layer.params.values()]
         self._grads = [g for layer in layers for g in layer.grads.values()]
+        # get_weights: each layer's parameters, then its buffers (BatchNorm's running statistics), as Keras
+        self._weights = [a for layer in layers for a in (*layer.params.values(), *layer.buffers.values())]
         self.loss: Loss | None = None
         self.optimizer: Optimizer | None = None
         self.metrics: list[str] = []
@@ -183,7 +182,10 @@ class Model:
         `seed` fixes shuffling and dropout masks (default: drawn from the model's seed).
         Each epoch logs, in this order, `loss` and `accuracy` (counted over the training batches),
         then with validation data `val_loss`, `val_accuracy` and `val_<name>` for the other compiled
-        metrics in compile's order: they need a whole pass, so they are computed on validation data only.
+        metrics in compile's order (they need a whole pass, so they are computed on validation data only),
+        and last `lr`, the learning rate the epoch trained with (set by a schedule, if any, at its start).
+        The optimizer's lr is put back when training ends: a schedule (`framework.schedules`) acts for
+        one fit, and the saved model keeps the lr it was given.
         A NaN/inf loss raises `TrainingDiverged` with the weights and optimizer state of the last
         finite epoch, unless a callback (`TerminateOnNaN`) asks to stop quietly.
         """
@@ -195,30 +197,51 @@ class Model:
         validation = self._validation(validation_data, whole_pass)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
+        self._warn_one_row_batches(len(X), batch_size)
 
         shuffle_rng = self._seed_fit(seed)
         history, callbacks = self._begin_training(callbacks, epochs, verbose)
         accuracy = accuracy_counter(self.loss, y) if "accuracy" in self.metrics else None
-        for epoch in range(epochs):
+        batches = X, y, accuracy, batch_size, shuffle_rng if shuffle else None
+        base_lr = self.optimizer.lr
+        try:
+            for epoch in range(epochs):
+                if not self._fit_epoch(epoch, epochs, batches, validation, callbacks, history):
+                    break
             for callback in callbacks:
-                callback.on_epoch_begin(epoch)
-            # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logs = self._train_epoch(X, y, accuracy, batch_size, shuffle_rng if shuffle else None, epoch, epochs,
-                                         callbacks)
-            if logs is None:  # diverged and a callback asked to stop quietly
-                history.diverged_epoch = epoch
-                break
-            if validation is not None:
-                logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                history.stopped_epoch = epoch
-                break
-        for callback in callbacks:
-            callback.on_train_end()
+                callback.on_train_end()
+        finally:
+            self.optimizer.lr = base_lr
         return history
+
+    def _fit_epoch(self, epoch: int, epochs: int, batches: tuple, validation, callbacks, history: History) -> bool:
+        """One epoch of `fit` with its callbacks and logs; False when training stops."""
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        lr = float(self.optimizer.lr)  # after a schedule's on_epoch_begin: what this epoch trains with
+        # Divergence is detected from the loss and the weights; NumPy's overflow warnings would only be noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logs = self._train_epoch(*batches, epoch, epochs, callbacks)
+        if logs is None:  # diverged and a callback asked to stop quietly
+            history.diverged_epoch = epoch
+            return False
+        if validation is not None:
+            logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+        logs["lr"] = lr
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if self.stop_training:
+            history.stopped_epoch = epoch
+            return False
+        return True
+
+    def _warn_one_row_batches(self, n: int, batch_size: int) -> None:
+        """Say when BatchNorm will meet a training batch of one row (it cannot take its statistics)."""
+        how = _one_row_batches(n, batch_size)
+        if how and any(isinstance(layer, BatchNorm) for layer in self.layers):
+            warnings.warn(f"fit: {how}; BatchNorm normalises such a batch with its running statistics and leaves "
+                          f"them unchanged (a batch_size that leaves no single row avoids it)", UserWarning,
+                          stacklevel=3)
 
     def _validation(self, validation_data, whole_pass: PassMetrics) -> tuple | None:
         """Checked validation data as `_evaluate` takes it, its targets read once for every epoch."""
@@ -285,7 +308,7 @@ class Model:
                 grad = backward(grad, need_input_grad)
             optimizer.step()
             total_loss += loss * len(xb)
-        if not all(np.isfinite(p).all() for p in self._params):
+        if not all(np.isfinite(p).all() for p in self._weights):
             # The epoch's last step overflowed the weights although its loss was finite: without this
             # check fit would return (or the next epoch would snapshot) an inf/NaN model.
             return self._diverged("weights became non-finite", snapshot, callbacks, epoch, epochs, batch, loss)
@@ -351,15 +374,20 @@ class Model:
         """Every trainable array, in layer order (the arrays themselves, not copies)."""
         return list(self._params)
 
+    def buffers(self) -> list[np.ndarray]:
+        """Every saved but untrained array (BatchNorm's running statistics), in layer order."""
+        return [b for layer in self.layers for b in layer.buffers.values()]
+
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every trainable array, in layer order."""
-        return [p.copy() for p in self._params]
+        """Copies of every layer's parameters followed by its buffers, in layer order (`parameters()` when no
+        layer has buffers): what restoring a model's state needs, as Keras' get_weights."""
+        return [p.copy() for p in self._weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Write arrays (as from `get_weights`) into the parameters in place."""
-        if len(weights) != len(self._params):
-            raise ValueError(f"set_weights: expected {len(self._params)} arrays, got {len(weights)}")
-        for i, (param, value) in enumerate(zip(self._params, weights)):
+        """Write arrays (as from `get_weights`) into the parameters and buffers in place."""
+        if len(weights) != len(self._weights):
+            raise ValueError(f"set_weights: expected {len(self._weights)} arrays, got {len(weights)}")
+        for i, (param, value) in enumerate(zip(self._weights, weights)):
             value = np.asarray(value)
             if value.shape != param.shape:
                 raise ValueError(f"set_weights: array {i} must have shape {param.shape}, got {value.shape}")
@@ -395,10 +423,12 @@ class Model:
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, init: str | None = None,
-        output_activation: str | None = None, seed: int | None = None, dtype: str = "float32") -> Model:
+        output_activation: str | None = None, seed: int | None = None, dtype: str = "float32",
+        batchnorm: bool = False) -> Model:
     """Build a multi-layer perceptron, Nielsen-style: `mlp([784, 30, 10])`.
 
-    Hidden layers get `activation` (and Dropout when `dropout` > 0); the output layer gets
+    Hidden layers are Dense, then BatchNorm if `batchnorm`, then `activation`, then Dropout when
+    `dropout` > 0 (torch's usual Linear -> BatchNorm1d -> ReLU -> Dropout); the output layer gets
     `output_activation` (None = raw output, as SoftmaxCrossEntropy and MSE expect).
     `init` defaults to he for ReLU-like activations and xavier for sigmoid/tanh.
     """
@@ -413,6 +443,8 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0, in
         is_output = i == len(sizes) - 2
         layers.append(Dense(n_in, n_out, init=init))
         if not is_output:
+            if batchnorm:
+                layers.append(BatchNorm(n_out))
             layers.append(get_activation(activation))
             if dropout:
                 layers.append(Dropout(dropout))

@@ -2,67 +2,53 @@
 
 Each keeps its per-parameter state (velocity, moments) in lists parallel to the parameters
 it was bound to, and updates the parameters in place, as scikit-learn's
-`_stochastic_optimizers` do. `weight_decay` is L2 added to the gradient, as in torch.
+`_stochastic_optimizers` do. `weight_decay` is L2 added to the gradient, as in torch, except
+for AdamW, whose decay is decoupled (applied to the weights). Every optimizer can clip the
+gradients first (`clip_norm`, `clip_value`), as torch's `clip_grad_norm_` / `clip_grad_value_`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def _check(owner: str, **values) -> None:
-    """Raise a ValueError naming the first hyper-parameter that is not a finite number in range."""
-    for name, (value, low, low_inclusive, high) in values.items():
-        ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
-        ok = ok and (value >= low if low_inclusive else value > low) and (high is None or value < high)
-        if not ok:
-            bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
-            raise ValueError(f"{owner}: {name} must be a number {bound}, got {value!r}")
+from .checks import check_numbers, check_optional_positive
+from .storage import span, split
 
 
-def _span(arrays: list[np.ndarray]) -> np.ndarray | None:
-    """The 1-D array that `arrays` tile end to end, when they are consecutive C-ordered views of one buffer.
+def clip_gradients(grads: list[np.ndarray], clip_norm: float | None, clip_value: float | None) -> None:
+    """Clip in place: torch's `clip_grad_value_` (if clip_value), then `clip_grad_norm_` (if clip_norm).
 
-    `Model` lays its Dense layers' parameters (and, separately, their gradients) out this way, so
-    an optimizer can update them all with a handful of whole-buffer operations: on small networks
-    the per-call overhead of numpy, paid per array, costs more than the arithmetic.
+    The norm is the L2 norm of all the gradients together, and the scale torch's
+    min(clip_norm / (norm + 1e-6), 1), both in the gradients' dtype as torch computes them.
+    `grads` is one flat span when `Model` shares storage, so this is one dot product and one
+    multiply; a scale of exactly 1 is skipped (multiplying by it changes nothing).
     """
-    if not arrays:
-        return None
-    base = arrays[0].base
-    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
-        return None
-    start = arrays[0].__array_interface__["data"][0]
-    end = start
-    for a in arrays:
-        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous \
-                or a.__array_interface__["data"][0] != end:
-            return None
-        end += a.nbytes
-    offset = (start - base.__array_interface__["data"][0]) // base.itemsize
-    return base[offset:offset + (end - start) // base.itemsize]
-
-
-def _split(flat: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
-    """Views of `flat` shaped like the arrays of `like`, end to end."""
-    views, offset = [], 0
-    for a in like:
-        views.append(flat[offset:offset + a.size].reshape(a.shape))
-        offset += a.size
-    return views
+    if clip_value is not None:
+        for g in grads:
+            np.clip(g, -clip_value, clip_value, out=g)
+    if clip_norm is not None:
+        total = np.sqrt(sum(np.dot(g.reshape(-1), g.reshape(-1)) for g in grads))
+        coef = clip_norm / (total + 1e-6)
+        if coef < 1:
+            for g in grads:
+                g *= coef
 
 
 class Optimizer:
     """Base: `bind(params, grads)` once, then `step()` after every backward pass.
 
-    `step` walks `self._groups`, tuples (param, grad, *state): one tuple covering every parameter
-    when the parameters and gradients each fill one flat buffer (as `Model` lays them out),
-    else one tuple per parameter. The update is element-wise, so both give identical numbers.
+    `step` clips the gradients (when asked) and calls `_update`, which walks `self._groups`,
+    tuples (param, grad, *state): one tuple covering every parameter when the parameters and
+    gradients each fill one flat buffer (as `Model` lays them out), else one tuple per
+    parameter. The update is element-wise, so both give identical numbers.
     """
 
-    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None) -> None:
+        check_optional_positive(self.name, clip_norm=clip_norm, clip_value=clip_value)
         self.lr = lr
         self.weight_decay = weight_decay
+        self.clip_norm, self.clip_value = clip_norm, clip_value
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.iterations = 0
@@ -73,7 +59,7 @@ class Optimizer:
         """Attach to the model's parameter and gradient arrays and reset the state."""
         self.params, self.grads = params, grads
         self.iterations = 0
-        flat_params, flat_grads = _span(params), _span(grads)
+        flat_params, flat_grads = span(params), span(grads)
         self._flat = None if flat_params is None or flat_grads is None else (flat_params, flat_grads)
         self._init_state()
 
@@ -84,12 +70,12 @@ class Optimizer:
         """Zeroed per-parameter state arrays; views of one flat buffer when the parameters share one."""
         if self._flat is None:
             return [np.zeros_like(p) for p in self.params]
-        return _split(np.zeros_like(self._flat[0]), self.params)
+        return split(np.zeros_like(self._flat[0]), self.params)
 
     def _make_groups(self, *states: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
         """(param, grad, *state) tuples for `step`: the flat spans when storage is shared, else per parameter."""
         if self._flat is not None:
-            return [(*self._flat, *(_span(state) for state in states))]
+            return [(*self._flat, *(span(state) for state in states))]
         return list(zip(self.params, self.grads, *states))
 
     def _state_names(self) -> tuple[str, ...]:
@@ -115,11 +101,16 @@ class Optimizer:
         self.load_state(*snapshot)
 
     def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        # torch adds weight_decay * p to the gradient (L2), not decoupled decay.
+        """The gradient with weight decay: torch adds weight_decay * p to it (L2), not decoupled decay."""
         return g + self.weight_decay * p if self.weight_decay else g
 
     def step(self) -> None:
-        """Update every bound parameter in place from its gradient."""
+        """Clip the gradients (if asked), then update every bound parameter in place from its gradient."""
+        if self.clip_norm is not None or self.clip_value is not None:
+            clip_gradients([group[1] for group in self._groups], self.clip_norm, self.clip_value)
+        self._update()
+
+    def _update(self) -> None:
         raise NotImplementedError
 
     @property
@@ -127,7 +118,13 @@ class Optimizer:
         return type(self).__name__
 
     def get_config(self) -> dict:
-        raise NotImplementedError
+        """Constructor arguments, JSON-serialisable, so that `cls(**config)` rebuilds it."""
+        return {"lr": self.lr, **self._hyper(), "weight_decay": self.weight_decay, "clip_norm": self.clip_norm,
+                "clip_value": self.clip_value}
+
+    def _hyper(self) -> dict:
+        """The hyper-parameters of this rule, between lr and weight_decay in the config."""
+        return {}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -135,15 +132,17 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """SGD with optional (Nesterov) momentum: torch.optim.SGD with dampening 0."""
+    """SGD with optional (Nesterov) momentum and dampening: torch.optim.SGD."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
-        _check("SGD", lr=(lr, 0, False, None), momentum=(momentum, 0, True, None),
-               weight_decay=(weight_decay, 0, True, None))
-        if nesterov and momentum <= 0:
-            raise ValueError(f"SGD: nesterov needs momentum > 0, got momentum={momentum!r}")
-        super().__init__(lr, weight_decay)
-        self.momentum, self.nesterov = momentum, bool(nesterov)
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 dampening: float = 0.0, clip_norm: float | None = None, clip_value: float | None = None):
+        check_numbers("SGD", lr=(lr, 0, False, None), momentum=(momentum, 0, True, None),
+                      weight_decay=(weight_decay, 0, True, None), dampening=(dampening, 0, True, 1, True))
+        if nesterov and (momentum <= 0 or dampening != 0):  # torch's rule
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum={momentum!r}, "
+                             f"dampening={dampening!r}")
+        super().__init__(lr, weight_decay, clip_norm, clip_value)
+        self.momentum, self.nesterov, self.dampening = momentum, bool(nesterov), dampening
 
     def _init_state(self) -> None:
         self.velocity = self._zeros_like_params() if self.momentum else []
@@ -154,114 +153,146 @@ class SGD(Optimizer):
     def _state_names(self) -> tuple[str, ...]:
         return ("velocity",) if self.momentum else ()
 
-    def step(self) -> None:
+    def _update(self) -> None:
         first = self.iterations == 0
         self.iterations += 1
-        lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        lr, momentum, decay, dampening = self.lr, self.momentum, self.weight_decay, self.dampening
         for p, g, scratch, *velocity in self._groups:
             if decay:
                 g = self._decayed(p, g)
             if momentum:
                 v = velocity[0]
-                if first:  # torch starts the buffer at the first gradient
+                if first:  # torch starts the buffer at the first gradient, undampened
                     v[...] = g
                 else:
                     v *= momentum
-                    v += g
+                    if dampening:
+                        v += np.multiply(g, 1 - dampening, out=scratch)
+                    else:
+                        v += g
                 g = g + momentum * v if self.nesterov else v
             np.multiply(g, lr, out=scratch)
             p -= scratch
 
-    def get_config(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+    def _hyper(self) -> dict:
+        return {"momentum": self.momentum, "nesterov": self.nesterov, "dampening": self.dampening}
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), bias-corrected with eps outside the square root: torch.optim.Adam."""
+    """Adam (Kingma & Ba), bias-corrected with eps outside the square root, optionally AMSGrad: torch.optim.Adam."""
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        _check("Adam", lr=(lr, 0, False, None), beta1=(beta1, 0, True, 1), beta2=(beta2, 0, True, 1),
-               eps=(eps, 0, True, None), weight_decay=(weight_decay, 0, True, None))
-        super().__init__(lr, weight_decay)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+                 weight_decay: float = 0.0, amsgrad: bool = False, clip_norm: float | None = None,
+                 clip_value: float | None = None):
+        check_numbers(self.name, lr=(lr, 0, False, None), beta1=(beta1, 0, True, 1), beta2=(beta2, 0, True, 1),
+                      eps=(eps, 0, True, None), weight_decay=(weight_decay, 0, True, None))
+        super().__init__(lr, weight_decay, clip_norm, clip_value)
+        self.beta1, self.beta2, self.eps, self.amsgrad = beta1, beta2, eps, bool(amsgrad)
 
     def _init_state(self) -> None:
         self.m = self._zeros_like_params()
         self.v = self._zeros_like_params()
-        self._groups = self._make_groups(self.m, self.v)
+        self.v_max = self._zeros_like_params() if self.amsgrad else []  # AMSGrad: the largest v so far
+        self._groups = self._make_groups(self.m, self.v, *([self.v_max] if self.amsgrad else []))
 
     def _state_names(self) -> tuple[str, ...]:
-        return ("m", "v")
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
-    def step(self) -> None:
+    def _update(self) -> None:
         self.iterations += 1
         t = self.iterations
         b1, b2 = self.beta1, self.beta2
         step_size = self.lr / (1 - b1**t)
         bias2_sqrt = np.sqrt(1 - b2**t)
-        for p, g, m, v in self._groups:
+        for p, g, m, v, *v_max in self._groups:
             g = self._decayed(p, g)
             m *= b1
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * (g * g)
-            denom = np.sqrt(v)
+            if v_max:
+                np.maximum(v_max[0], v, out=v_max[0])
+            denom = np.sqrt(v_max[0] if v_max else v)
             denom /= bias2_sqrt
             denom += self.eps
             p -= step_size * (m / denom)
 
-    def get_config(self) -> dict:
-        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "weight_decay": self.weight_decay}
+    def _hyper(self) -> dict:
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): torch.optim.AdamW, weight_decay 1e-2 by default.
+
+    Each step first shrinks the weights, p *= 1 - lr * weight_decay, then takes Adam's step on the
+    undecayed gradient.
+    """
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, clip_norm: float | None = None,
+                 clip_value: float | None = None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad, clip_norm, clip_value)
+
+    def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Decays the weights themselves, in place, and leaves the gradient as it is."""
+        if self.weight_decay:
+            p *= 1 - self.lr * self.weight_decay
+        return g
 
 
 class RMSProp(Optimizer):
-    """RMSProp (Hinton), optionally with momentum: torch.optim.RMSprop with alpha = rho, not centered."""
+    """RMSProp (Hinton), optionally centered and with momentum: torch.optim.RMSprop with alpha = rho."""
 
     def __init__(self, lr: float = 1e-2, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
-                 weight_decay: float = 0.0):
-        _check("RMSProp", lr=(lr, 0, False, None), rho=(rho, 0, True, 1), eps=(eps, 0, True, None),
-               momentum=(momentum, 0, True, None), weight_decay=(weight_decay, 0, True, None))
-        super().__init__(lr, weight_decay)
-        self.rho, self.eps, self.momentum = rho, eps, momentum
+                 weight_decay: float = 0.0, centered: bool = False, clip_norm: float | None = None,
+                 clip_value: float | None = None):
+        check_numbers("RMSProp", lr=(lr, 0, False, None), rho=(rho, 0, True, 1), eps=(eps, 0, True, None),
+                      momentum=(momentum, 0, True, None), weight_decay=(weight_decay, 0, True, None))
+        super().__init__(lr, weight_decay, clip_norm, clip_value)
+        self.rho, self.eps, self.momentum, self.centered = rho, eps, momentum, bool(centered)
 
     def _init_state(self) -> None:
         self.square_avg = self._zeros_like_params()
+        self.grad_avg = self._zeros_like_params() if self.centered else []  # centered: the mean gradient
         self.velocity = self._zeros_like_params() if self.momentum else []
-        states = (self.square_avg, self.velocity) if self.momentum else (self.square_avg,)
-        self._groups = self._make_groups(*states)
+        self._groups = self._make_groups(*(getattr(self, name) for name in self._state_names()))
 
     def _state_names(self) -> tuple[str, ...]:
-        return ("square_avg", "velocity") if self.momentum else ("square_avg",)
+        return ("square_avg", *(["grad_avg"] if self.centered else []), *(["velocity"] if self.momentum else []))
 
-    def step(self) -> None:
+    def _update(self) -> None:
         self.iterations += 1
-        for p, g, sq, *velocity in self._groups:
+        rho = self.rho
+        for p, g, sq, *extra in self._groups:
             g = self._decayed(p, g)
-            sq *= self.rho
-            sq += (1 - self.rho) * (g * g)
-            avg = np.sqrt(sq)
+            sq *= rho
+            sq += (1 - rho) * (g * g)
+            if self.centered:  # the variance of the gradient rather than its second moment
+                grad_avg = extra[0]
+                grad_avg *= rho
+                grad_avg += (1 - rho) * g
+                avg = sq - grad_avg * grad_avg
+                np.sqrt(avg, out=avg)
+            else:
+                avg = np.sqrt(sq)
             avg += self.eps
             if self.momentum:
-                buf = velocity[0]
+                buf = extra[-1]
                 buf *= self.momentum
                 buf += g / avg
                 p -= self.lr * buf
             else:
                 p -= self.lr * (g / avg)
 
-    def get_config(self) -> dict:
-        return {"lr": self.lr, "rho": self.rho, "eps": self.eps, "momentum": self.momentum,
-                "weight_decay": self.weight_decay}
+    def _hyper(self) -> dict:
+        return {"rho": self.rho, "eps": self.eps, "momentum": self.momentum, "centered": self.centered}
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp}
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
 
 
 def get_optimizer(optimizer: Optimizer | str, **kwargs) -> Optimizer:
-    """An optimizer from an instance or a name (sgd, adam, rmsprop) with keyword hyper-parameters."""
+    """An optimizer from an instance or a name (sgd, adam, adamw, rmsprop) with keyword hyper-parameters."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     cls = OPTIMIZERS.get(optimizer.lower()) if isinstance(optimizer, str) else None

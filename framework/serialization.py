@@ -2,7 +2,8 @@
 
 Layout: `__config__` holds JSON (format, dtype, layers, loss, optimizer with its step count,
 metrics, the model's fit-seed stream `fit_seeds`, and the open `metadata` dict); `param/<i>`
-the weights in layer order; `optimizer/<state>/<i>` the optimizer's per-parameter state, so
+the weights in layer order; `buffer/<i>` the layers' untrained state (BatchNorm's running mean
+and variance) in layer order; `optimizer/<state>/<i>` the optimizer's per-parameter state, so
 training can resume exactly. Files written before `fit_seeds` existed load with the stream
 their seed gives.
 
@@ -23,6 +24,7 @@ import numpy as np
 from . import activations, layers, losses, optimizers
 from .archive import ArchiveError, ArrayArchive
 from .model import DTYPES, Model
+from .normalization import BatchNorm
 
 FORMAT = "numpy-mlp-model"
 VERSION = 1
@@ -39,7 +41,7 @@ MAX_LAYERS = 1000
 MAX_POOL_SIZE = 1024  # SeedSequence words (NumPy's default is 4); a huge pool would be allocated as given
 MAX_ITERATIONS = 2**63 - 1  # optimizer steps: more than any training takes; past float range beta ** t overflows
 EXPECTED = "expected a .npz file written by Model.save"
-_LAYERS = {cls.__name__: cls for cls in (layers.Dense, layers.Dropout, *activations.ACTIVATIONS.values())}
+_LAYERS = {cls.__name__: cls for cls in (layers.Dense, layers.Dropout, BatchNorm, *activations.ACTIVATIONS.values())}
 _LOSSES = {cls.__name__: cls for cls in losses.LOSSES.values()}
 _OPTIMIZERS = {cls.__name__: cls for cls in optimizers.OPTIMIZERS.values()}
 
@@ -91,6 +93,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
         "metadata": model.metadata,
     }
     arrays = {f"param/{i}": p for i, p in enumerate(model.parameters())}
+    arrays.update({f"buffer/{i}": b for i, b in enumerate(model.buffers())})
     if model.optimizer is not None:
         config["optimizer"] = {**_spec(model.optimizer), "iterations": model.optimizer.iterations}
         for name, state in model.optimizer.state().items():
@@ -165,18 +168,30 @@ def _read_config(archive: ArrayArchive, path) -> dict:
     return config
 
 
-def _param_shapes(layer_list: list) -> list[tuple[str, tuple[int, ...]]]:
-    """(what, shape) of every parameter the layers will have, in `Model.parameters()` order, without building them.
+def _layer_arrays(layer, i: int) -> tuple[list, list]:
+    """(what, shape) of a registered layer's parameters and of its buffers, in the order its `build` makes them.
 
-    Dense is the only registered layer with parameters (W then b, as `Dense.build` makes them);
-    a test checks this against built models for every class in the registry.
+    Dense (W, b) and BatchNorm (gamma, beta; running_mean, running_var) are the registered layers
+    with arrays; a test checks this against built models for every class in the registry.
     """
-    shapes = []
-    for i, layer in enumerate(layer_list):
-        if isinstance(layer, layers.Dense):
-            shapes += [(f"W of layer {i} {layer!r}", (layer.n_in, layer.n_out)),
-                       (f"b of layer {i} {layer!r}", (layer.n_out,))]
-    return shapes
+    def named(*keys, shape):
+        return [(f"{key} of layer {i} {layer!r}", shape) for key in keys]
+
+    if isinstance(layer, layers.Dense):
+        return named("W", shape=(layer.n_in, layer.n_out)) + named("b", shape=(layer.n_out,)), []
+    if isinstance(layer, BatchNorm):
+        return named("gamma", "beta", shape=(layer.n,)), named("running_mean", "running_var", shape=(layer.n,))
+    return [], []
+
+
+def _param_shapes(layer_list: list) -> list[tuple[str, tuple[int, ...]]]:
+    """(what, shape) of every parameter the layers will have, in `Model.parameters()` order, without building them."""
+    return [entry for i, layer in enumerate(layer_list) for entry in _layer_arrays(layer, i)[0]]
+
+
+def _buffer_shapes(layer_list: list) -> list[tuple[str, tuple[int, ...]]]:
+    """(what, shape) of every buffer the layers will have, in `Model.buffers()` order."""
+    return [entry for i, layer in enumerate(layer_list) for entry in _layer_arrays(layer, i)[1]]
 
 
 def _read_arrays(archive: ArrayArchive, names: list[str], expected: list[tuple[str, tuple]], what: str,
@@ -201,15 +216,22 @@ def _read_arrays(archive: ArrayArchive, names: list[str], expected: list[tuple[s
     return arrays
 
 
-def _read_weights(archive: ArrayArchive, layer_list: list, dtype: str, path) -> list[np.ndarray]:
-    """The weight arrays for `layer_list`, refused when the layers declare absurd sizes or the arrays differ."""
-    expected = _param_shapes(layer_list)
-    count = sum(math.prod(shape) for _, shape in expected)
+def _read_weights(archive: ArrayArchive, layer_list: list, dtype: str, path) -> tuple[list, list]:
+    """The weight and buffer arrays for `layer_list`, refused when the layers declare absurd sizes or the arrays
+    differ; a running variance must not be negative."""
+    expected, buffers = _param_shapes(layer_list), _buffer_shapes(layer_list)
+    count = sum(math.prod(shape) for _, shape in expected + buffers)
     if count * np.dtype(dtype).itemsize > MAX_PARAMETER_BYTES:
         raise ValueError(f"load_model: {path} declares {count:,} {dtype} parameters; refusing more than "
                          f"{MAX_PARAMETER_BYTES // 2**30} GiB")
     names = [f"param/{i}" for i in range(len(expected))]
-    return _read_arrays(archive, names, expected, "its weight arrays do not match its layers", dtype, path)
+    weights = _read_arrays(archive, names, expected, "its weight arrays do not match its layers", dtype, path)
+    names = [f"buffer/{i}" for i in range(len(buffers))]
+    state = _read_arrays(archive, names, buffers, "its buffers do not match its layers", dtype, path)
+    for name, (role, _), array in zip(names, buffers, state):
+        if role.startswith("running_var") and (array < 0).any():
+            raise ValueError(f"load_model: {path} is damaged: {name} ({role}) holds a negative variance")
+    return weights, state
 
 
 def _compile(model: Model, config: dict, archive: ArrayArchive, path) -> None:
@@ -253,12 +275,13 @@ def load_model(path: str | os.PathLike) -> Model:
 def _load(archive: ArrayArchive, path: Path) -> Model:
     config = _read_config(archive, path)
     layer_list = [_build(_LAYERS, spec, "layer", path) for spec in config["layers"]]
-    weights = _read_weights(archive, layer_list, config["dtype"], path)  # before Model allocates anything
+    weights, buffers = _read_weights(archive, layer_list, config["dtype"], path)  # before Model allocates anything
     try:
         model = Model(layer_list, seed=config.get("seed"), dtype=config["dtype"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"load_model: {path} has a damaged config: {exc}") from None
-    model.set_weights(weights)
+    for mine, saved in zip(model.parameters() + model.buffers(), weights + buffers, strict=True):
+        mine[...] = saved
     if "fit_seeds" in config:
         model._fit_seeds = _seeds_from_json(config["fit_seeds"], path)
     if config.get("loss") is not None:

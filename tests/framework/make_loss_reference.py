@@ -6,8 +6,9 @@ Every case is a network output and targets in float64, fixed here (rounded rando
 hand-picked ones: clipping boundaries, perfect predictions, logits of +-1000), and the torch
 computation the framework's loss stands for: torch.nn's CrossEntropyLoss, BCEWithLogitsLoss and
 MSELoss, and for the clipped losses on probabilities the same formula on `torch.clamp(p, eps,
-1 - eps)`, whose gradient passes on the boundary and is 0 beyond it. The stored loss and
-d loss / d output let the test run without torch.
+1 - eps)`, whose gradient passes on the boundary and is 0 beyond it. A case's `kwargs` go to
+both the framework loss and torch's (label_smoothing). The stored loss and d loss / d output
+let the test run without torch.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def make_cases(seed: int = SEED) -> list[dict]:
          "output": _round(rng, (5, 1)), "target": _round(rng, 5)},
         {"name": "mse_labels_one_hot", "framework": "MeanSquaredError", "torch": "mse",
          "output": _round(rng, (6, 4)), "target": labels},
+        {"name": "softmax_labels_smoothed", "framework": "SoftmaxCrossEntropy", "torch": "cross_entropy",
+         "kwargs": {"label_smoothing": 0.1}, "output": _round(rng, (6, 4), 2.0), "target": labels},
+        {"name": "softmax_labels_fully_smoothed", "framework": "SoftmaxCrossEntropy", "torch": "cross_entropy",
+         "kwargs": {"label_smoothing": 1.0}, "output": _round(rng, (6, 4), 2.0), "target": labels},
+        {"name": "softmax_probability_rows_smoothed", "framework": "SoftmaxCrossEntropy", "torch": "cross_entropy",
+         "kwargs": {"label_smoothing": 0.25}, "output": _round(rng, (5, 3), 2.0), "target": soft},
+        {"name": "softmax_one_hot_rows_smoothed", "framework": "SoftmaxCrossEntropy", "torch": "cross_entropy",
+         "kwargs": {"label_smoothing": 0.2}, "output": _round(rng, (5, 3), 2.0), "target": one_hot_rows},
     ]
 
 
@@ -82,7 +91,7 @@ def torch_loss(case: dict) -> dict:
     target = torch_targets(case, torch, output)
     kind = case["torch"]
     if kind == "cross_entropy":
-        loss = torch.nn.CrossEntropyLoss()(output, target)
+        loss = torch.nn.CrossEntropyLoss(**case.get("kwargs", {}))(output, target)
     elif kind == "bce_with_logits":
         loss = torch.nn.BCEWithLogitsLoss()(output, target)
     elif kind == "mse":

@@ -7,6 +7,8 @@ mean((X @ W + b - Y) ** 2) on fixed X (4, 3), Y (4, 2) -- exactly what `Dense(3,
 `MeanSquaredError` computes. Every config below runs STEPS optimizer steps from the same start;
 the parameters after each step in CHECKPOINTS are stored (to DIGITS significant digits), together
 with the inputs (exactly), so the test needs neither torch nor the random generator to reproduce them.
+A config with `clip_value` / `clip_norm` clips the gradients before every step with
+torch.nn.utils.clip_grad_value_ and then clip_grad_norm_ (over W and b together), as the framework does.
 """
 
 from __future__ import annotations
@@ -46,6 +48,30 @@ CONFIGS = [
      "kwargs": {"lr": 0.005, "rho": 0.95, "eps": 1e-8, "momentum": 0.9, "weight_decay": 0.0}},
     {"name": "rmsprop_momentum_weight_decay", "optimizer": "RMSProp",
      "kwargs": {"lr": 0.01, "rho": 0.99, "eps": 1e-6, "momentum": 0.5, "weight_decay": 0.02}},
+    # the options added for practitioners' MLPs: dampening, AMSGrad, AdamW, centered RMSProp, clipping
+    {"name": "sgd_dampening", "optimizer": "SGD",
+     "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "dampening": 0.3}},
+    {"name": "sgd_dampening_weight_decay", "optimizer": "SGD",
+     "kwargs": {"lr": 0.05, "momentum": 0.8, "nesterov": False, "weight_decay": 0.05, "dampening": 0.8}},
+    {"name": "adam_amsgrad", "optimizer": "Adam",
+     "kwargs": {"lr": 0.05, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.0, "amsgrad": True}},
+    {"name": "adamw", "optimizer": "AdamW",
+     "kwargs": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.1, "amsgrad": False}},
+    {"name": "adamw_amsgrad", "optimizer": "AdamW",
+     "kwargs": {"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.5, "amsgrad": True}},
+    {"name": "rmsprop_centered", "optimizer": "RMSProp",
+     "kwargs": {"lr": 0.01, "rho": 0.9, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0, "centered": True}},
+    {"name": "rmsprop_centered_momentum_weight_decay", "optimizer": "RMSProp",
+     "kwargs": {"lr": 0.005, "rho": 0.95, "eps": 1e-6, "momentum": 0.9, "weight_decay": 0.02, "centered": True}},
+    {"name": "sgd_momentum_clip_norm", "optimizer": "SGD",
+     "kwargs": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "clip_norm": 0.5}},
+    {"name": "adam_clip_value", "optimizer": "Adam",
+     "kwargs": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "clip_value": 0.2}},
+    {"name": "adamw_clip_value_and_norm", "optimizer": "AdamW",
+     "kwargs": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.1, "clip_value": 0.5,
+                "clip_norm": 0.7}},
+    {"name": "rmsprop_clip_norm", "optimizer": "RMSProp",
+     "kwargs": {"lr": 0.01, "rho": 0.9, "eps": 1e-8, "momentum": 0.5, "weight_decay": 0.0, "clip_norm": 1.0}},
 ]
 
 
@@ -58,20 +84,33 @@ def make_inputs(seed: int = SEED) -> dict[str, list]:
 
 
 def torch_optimizer(name: str, kwargs: dict, params: list):
-    """The torch.optim optimizer equal to the framework's `name(**kwargs)` (dampening 0, alpha = rho)."""
+    """The torch.optim optimizer equal to the framework's `name(**kwargs)` (alpha = rho; the framework's defaults
+    for options a config leaves out)."""
     import torch
 
     if name == "SGD":
-        return torch.optim.SGD(params, lr=kwargs["lr"], momentum=kwargs["momentum"], dampening=0.0,
-                               nesterov=kwargs["nesterov"], weight_decay=kwargs["weight_decay"])
-    if name == "Adam":
-        return torch.optim.Adam(params, lr=kwargs["lr"], betas=(kwargs["beta1"], kwargs["beta2"]),
-                                eps=kwargs["eps"], weight_decay=kwargs["weight_decay"])
+        return torch.optim.SGD(params, lr=kwargs["lr"], momentum=kwargs["momentum"],
+                               dampening=kwargs.get("dampening", 0.0), nesterov=kwargs["nesterov"],
+                               weight_decay=kwargs["weight_decay"])
+    if name in ("Adam", "AdamW"):
+        cls = torch.optim.Adam if name == "Adam" else torch.optim.AdamW
+        return cls(params, lr=kwargs["lr"], betas=(kwargs["beta1"], kwargs["beta2"]), eps=kwargs["eps"],
+                   weight_decay=kwargs["weight_decay"], amsgrad=kwargs.get("amsgrad", False))
     if name == "RMSProp":
         return torch.optim.RMSprop(params, lr=kwargs["lr"], alpha=kwargs["rho"], eps=kwargs["eps"],
                                    momentum=kwargs["momentum"], weight_decay=kwargs["weight_decay"],
-                                   centered=False)
+                                   centered=kwargs.get("centered", False))
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def clip(params: list, kwargs: dict) -> None:
+    """torch's gradient clipping as the framework applies it: by value, then by the norm of all the gradients."""
+    import torch
+
+    if kwargs.get("clip_value") is not None:
+        torch.nn.utils.clip_grad_value_(params, kwargs["clip_value"])
+    if kwargs.get("clip_norm") is not None:
+        torch.nn.utils.clip_grad_norm_(params, kwargs["clip_norm"])
 
 
 def _rounded(tensor) -> list:
@@ -93,6 +132,7 @@ def torch_trajectory(name: str, kwargs: dict, inputs: dict, steps: int = STEPS,
         optimizer.zero_grad()
         loss = ((X @ W + b - Y) ** 2).mean()
         loss.backward()
+        clip([W, b], kwargs)
         optimizer.step()
         if step in checkpoints:
             trajectory[str(step)] = {"W": _rounded(W), "b": _rounded(b)}

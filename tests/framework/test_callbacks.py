@@ -144,7 +144,7 @@ def test_lambda_callback_receives_every_epochs_logs(blobs, small_classifier):
     assert [epoch for epoch, _ in seen] == [0, 1, 2, 3] and ended == [True]
     for key, values in history.history.items():
         assert [logs[key] for _, logs in seen] == values
-    assert set(seen[0][1]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert list(seen[0][1]) == ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
 
 
 def test_callback_hooks_run_in_order_with_the_model_set(blobs, small_classifier):

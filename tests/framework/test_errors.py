@@ -9,7 +9,7 @@ from framework import Dense, Dropout, EarlyStopping, LeakyReLU, Model, ReLU, Tan
 from framework.activations import get_activation
 from framework.initializers import initialize
 from framework.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, get_loss
-from framework.optimizers import SGD, Adam, RMSProp, get_optimizer
+from framework.optimizers import SGD, Adam, AdamW, RMSProp, get_optimizer
 
 
 @pytest.fixture
@@ -232,7 +232,8 @@ def test_unknown_loss_optimizer_or_metric():
     model = Model([Dense(2, 2)], seed=0)
     with pytest.raises(ValueError, match="loss: unknown loss 'hinge'; expected a Loss or one of"):
         model.compile("hinge")
-    with pytest.raises(ValueError, match="optimizer: unknown optimizer 'adagrad'; expected one of sgd, adam, rmsprop"):
+    with pytest.raises(ValueError,
+                       match="optimizer: unknown optimizer 'adagrad'; expected one of sgd, adam, adamw, rmsprop"):
         model.compile("mse", "adagrad")
     with pytest.raises(ValueError, match="compile: unknown metric 'auc'; expected one of accuracy, balanced_accuracy"):
         model.compile(SoftmaxCrossEntropy(), metrics=["auc"])
@@ -241,17 +242,27 @@ def test_unknown_loss_optimizer_or_metric():
         model.compile("mse", metrics=["accuracy"])
     assert isinstance(get_loss("MeanSquaredError"), MeanSquaredError)
     assert isinstance(get_optimizer("ADAM", lr=0.1), Adam)
+    assert isinstance(get_optimizer("adamw", lr=0.1, amsgrad=True), AdamW)
 
 
 @pytest.mark.parametrize("make,message", [
     (lambda: SGD(lr=0), r"SGD: lr must be a number > 0, got 0"),
     (lambda: SGD(lr=0.1, momentum=-0.5), r"SGD: momentum must be a number >= 0, got -0.5"),
-    (lambda: SGD(lr=0.1, nesterov=True), r"SGD: nesterov needs momentum > 0, got momentum=0.0"),
+    (lambda: SGD(lr=0.1, nesterov=True), r"SGD: nesterov needs momentum > 0 and dampening 0, got momentum=0.0"),
     (lambda: SGD(lr=float("nan")), r"SGD: lr must be a number > 0, got nan"),
     (lambda: Adam(beta1=1.0), r"Adam: beta1 must be a number >= 0 and < 1, got 1.0"),
     (lambda: Adam(weight_decay=-1), r"Adam: weight_decay must be a number >= 0, got -1"),
     (lambda: RMSProp(rho=1.5), r"RMSProp: rho must be a number >= 0 and < 1, got 1.5"),
     (lambda: RMSProp(lr="0.1"), r"RMSProp: lr must be a number > 0, got '0.1'"),
+    (lambda: SGD(lr=0.1, momentum=0.9, dampening=1.5), r"SGD: dampening must be a number >= 0 and <= 1, got 1.5"),
+    (lambda: SGD(lr=0.1, momentum=0.9, nesterov=True, dampening=0.1),
+     r"SGD: nesterov needs momentum > 0 and dampening 0, got momentum=0.9, dampening=0.1"),
+    (lambda: AdamW(weight_decay=-0.1), r"AdamW: weight_decay must be a number >= 0, got -0.1"),
+    (lambda: AdamW(beta2=1), r"AdamW: beta2 must be a number >= 0 and < 1, got 1"),
+    (lambda: SGD(clip_norm=-1), r"SGD: clip_norm must be None or a number > 0, got -1"),
+    (lambda: Adam(clip_norm=0), r"Adam: clip_norm must be None or a number > 0, got 0"),
+    (lambda: RMSProp(clip_value=float("inf")), r"RMSProp: clip_value must be None or a number > 0, got inf"),
+    (lambda: AdamW(clip_value=True), r"AdamW: clip_value must be None or a number > 0, got True"),
 ])
 def test_bad_optimizer_hyper_parameters(make, message):
     with pytest.raises(ValueError, match=message):
@@ -263,3 +274,9 @@ def test_bad_early_stopping_arguments():
         EarlyStopping(patience=-1)
     with pytest.raises(ValueError, match="EarlyStopping: mode must be 'auto', 'min' or 'max', got 'up'"):
         EarlyStopping(mode="up")
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, float("nan"), "0.1", True])
+def test_bad_label_smoothing_is_named(value):
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy: label_smoothing must be a number >= 0 and <= 1, got "):
+        SoftmaxCrossEntropy(label_smoothing=value)

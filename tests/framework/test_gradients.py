@@ -211,6 +211,26 @@ def test_integer_and_one_hot_labels_agree(loss_cls):
     np.testing.assert_allclose(grad_int, grad_hot, rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("smoothing", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("targets", ["int", "onehot", "soft"])
+@pytest.mark.parametrize("batch,k", [(1, 2), (3, 4), (7, 9)])
+def test_label_smoothing_value_and_gradient(smoothing, targets, batch, k, numerical_gradient, assert_gradient_close):
+    """The loss of the smoothed target (1 - eps) y + eps / k, and its gradient by finite differences."""
+    rng = np.random.default_rng(batch * k)
+    logits, labels = rng.normal(scale=2.0, size=(batch, k)), rng.integers(0, k, size=batch)
+    y = {"int": labels, "onehot": one_hot(labels, k), "soft": rng.uniform(0, 1, size=(batch, k))}[targets]
+    dense = y if y.ndim == 2 else one_hot(labels, k)
+    expected = -np.sum(((1 - smoothing) * dense + smoothing / k) * np.log(softmax(logits))) / batch
+    loss = SoftmaxCrossEntropy(label_smoothing=smoothing)
+    t = loss.prepare_targets(y, k, np.float64)
+    np.testing.assert_allclose(loss.forward(logits, t), expected, rtol=1e-12)
+    analytic = loss.backward().copy()
+    assert_gradient_close(analytic, numerical_gradient(lambda: loss.forward(logits, t), logits))
+    if targets == "onehot":  # labels and their one-hot rows are the same target
+        loss.forward(logits, labels)
+        np.testing.assert_allclose(loss.backward(), analytic, rtol=1e-13, atol=1e-16)
+
+
 @pytest.mark.parametrize("loss_cls", [CategoricalCrossEntropy, BinaryCrossEntropy])
 def test_clipped_losses_have_the_gradient_of_their_clipped_forward(loss_cls, numerical_gradient,
                                                                    assert_gradient_close):

@@ -10,10 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from framework import Dense, Dropout, Model, load_model
+from framework import BatchNorm, Dense, Dropout, Model, ReLU, load_model
 from framework.losses import SoftmaxCrossEntropy
 from framework.optimizers import Adam
-from framework.serialization import _LAYERS, MAX_CONFIG_CHARS, _param_shapes
+from framework.serialization import _LAYERS, MAX_CONFIG_CHARS, _buffer_shapes, _param_shapes
 from tests.model_files import arrays_of, config_of, model_members, npy_bytes, rewrite, write_zip
 
 MiB = 2**20
@@ -211,10 +211,12 @@ def test_a_huge_metrics_entry_gives_a_short_message(good, tmp_path, metrics):
 
 @pytest.mark.parametrize("name", list(_LAYERS))
 def test_the_shapes_checked_before_building_are_the_shapes_models_build(name):
-    """_param_shapes knows each registered layer's parameters without building it: keep it true."""
-    layer = {"Dense": lambda: Dense(5, 5), "Dropout": lambda: Dropout(0.5)}.get(name, _LAYERS[name])()
+    """_param_shapes and _buffer_shapes know each registered layer's arrays without building it: keep it true."""
+    makers = {"Dense": lambda: Dense(5, 5), "Dropout": lambda: Dropout(0.5), "BatchNorm": lambda: BatchNorm(5)}
+    layer = makers.get(name, _LAYERS[name])()
     model = Model([Dense(3, 5), layer, Dense(5, 2)], seed=0)
     assert [shape for _, shape in _param_shapes(model.layers)] == [p.shape for p in model.parameters()]
+    assert [shape for _, shape in _buffer_shapes(model.layers)] == [b.shape for b in model.buffers()]
 
 
 def test_a_npy_header_that_numpys_tokenizer_chokes_on_is_a_value_error():
@@ -227,3 +229,32 @@ def test_a_npy_header_that_numpys_tokenizer_chokes_on_is_a_value_error():
     data = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + b"x" * 100
     with pytest.raises(ArchiveError):
         read_npy(io.BytesIO(data), len(data), "x.npy", "biuf")
+
+
+@pytest.fixture
+def with_batchnorm(tmp_path):
+    path = tmp_path / "batchnorm.npz"
+    model = Model([Dense(4, 6), BatchNorm(6), ReLU(), Dense(6, 3)], seed=0)
+    model.compile(SoftmaxCrossEntropy(), Adam()).fit(np.random.default_rng(0).normal(size=(20, 4)), np.arange(20) % 3,
+                                                     epochs=1, batch_size=8)
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("replace,match", [
+    ({}, None),
+    ({"buffer/0": np.zeros(5, np.float32)}, r"its buffers do not match its layers: buffer/0 \(running_mean of layer 1 "
+                                             r"BatchNorm\(n=6.*holds \(5,\) of float32; expected \(6,\) floats"),
+    ({"buffer/1": np.zeros((6, 1), np.float32)}, r"buffer/1 \(running_var of layer 1 .* holds \(6, 1\)"),
+    ({"buffer/0": np.full(6, np.nan, np.float32)}, r"buffer/0 holds non-finite values"),
+    ({"buffer/1": np.full(6, -1.0, np.float32)}, r"buffer/1 \(running_var of layer 1 .*\) holds a negative variance"),
+    ({"buffer/1": np.arange(6)}, r"buffer/1 .* holds \(6,\) of int64; expected \(6,\) floats"),
+])
+def test_batchnorm_running_statistics_are_checked_against_the_layers(with_batchnorm, tmp_path, replace, match):
+    if match is None:  # a missing buffer
+        path = rewrite(with_batchnorm, tmp_path, "missing.npz", drop=("buffer/1",))
+        match = r"buffer/1 \(running_var of layer 1 BatchNorm\(n=6.*\) is missing; expected \(6,\) floats"
+    else:
+        path = rewrite(with_batchnorm, tmp_path, "bad.npz", replace=replace)
+    with pytest.raises(ValueError, match=match):
+        load_model(path)

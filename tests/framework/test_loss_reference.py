@@ -35,7 +35,7 @@ def targets_for(case: dict, route: str, loss, output: np.ndarray) -> np.ndarray:
 
 def framework_result(case: dict, route: str) -> tuple[float, np.ndarray]:
     """The framework's loss value and gradient for a case, targets passed by `route`."""
-    loss = BY_CLASS[case["framework"]]()
+    loss = BY_CLASS[case["framework"]](**case.get("kwargs", {}))
     output = np.array(case["output"], dtype=np.float64)
     value = loss.forward(output, targets_for(case, route, loss, output))
     return value, loss.backward().copy()
@@ -50,7 +50,9 @@ def assert_matches(value: float, grad: np.ndarray, expected: dict) -> None:
 def test_reference_covers_every_loss_and_the_hard_cases():
     assert {case["framework"] for case in CASES.values()} == set(BY_CLASS)
     assert {"softmax_probability_rows", "softmax_one_output", "categorical_clipped_one_hot", "binary_clipped",
-            "logits_binary", "logits_multilabel", "mse_column", "mse_labels_one_hot"} <= set(CASES)
+            "logits_binary", "logits_multilabel", "mse_column", "mse_labels_one_hot", "softmax_labels_smoothed",
+            "softmax_labels_fully_smoothed", "softmax_probability_rows_smoothed",
+            "softmax_one_hot_rows_smoothed"} <= set(CASES)
     eps = REFERENCE["eps"]
     clipped = np.array(CASES["binary_clipped"]["output"])
     assert {0.0, 1.0, eps, 1 - eps} <= set(clipped.ravel())  # both boundaries and beyond them

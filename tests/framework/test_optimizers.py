@@ -2,6 +2,8 @@
 
 The reference (`optimizer_reference.json`) is written by `make_optimizer_reference.py`: float64
 parameters W (3, 2), b (2,) on loss = mean((X @ W + b - Y) ** 2), parameters stored at a few steps.
+`framework_trajectory` binds W and b as two separate arrays (one group per parameter), the Model
+tests as one flat buffer (one group): both ways must give torch's numbers.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import pytest
 
 from framework import Dense, Model
 from framework.losses import MeanSquaredError
-from framework.optimizers import SGD, Adam, Optimizer, RMSProp
+from framework.optimizers import SGD, Adam, AdamW, Optimizer, RMSProp
 
 HERE = Path(__file__).parent
 REFERENCE = json.loads((HERE / "optimizer_reference.json").read_text())
 CONFIGS = {config["name"]: config for config in REFERENCE["configs"]}
 RTOL, ATOL = 1e-10, 1e-12
-CLASSES = {"SGD": SGD, "Adam": Adam, "RMSProp": RMSProp}
+CLASSES = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSProp": RMSProp}
 
 
 def inputs_as_arrays(inputs: dict) -> dict[str, np.ndarray]:
@@ -83,6 +85,9 @@ def test_reference_covers_every_required_rule():
         "sgd", "sgd_momentum", "sgd_nesterov", "sgd_weight_decay", "sgd_nesterov_weight_decay",
         "adam", "adam_weight_decay",
         "rmsprop", "rmsprop_weight_decay", "rmsprop_momentum", "rmsprop_momentum_weight_decay",
+        "sgd_dampening", "sgd_dampening_weight_decay", "adam_amsgrad", "adamw", "adamw_amsgrad", "rmsprop_centered",
+        "rmsprop_centered_momentum_weight_decay", "sgd_momentum_clip_norm", "adam_clip_value",
+        "adamw_clip_value_and_norm", "rmsprop_clip_norm",
     }
     # The RMSProp configs do not all use torch's default alpha: rho really is passed as alpha.
     assert {c["kwargs"]["rho"] for c in CONFIGS.values() if c["optimizer"] == "RMSProp"} > {0.99}
@@ -93,7 +98,10 @@ def test_optimizer_matches_stored_torch_trajectory(name):
     assert_trajectories_match(run(CONFIGS[name]), CONFIGS[name]["trajectory"])
 
 
-@pytest.mark.parametrize("name", ["sgd_nesterov_weight_decay", "adam_weight_decay", "rmsprop_momentum_weight_decay"])
+@pytest.mark.parametrize("name", [
+    "sgd_nesterov_weight_decay", "adam_weight_decay", "rmsprop_momentum_weight_decay", "sgd_dampening_weight_decay",
+    "adamw_amsgrad", "rmsprop_centered_momentum_weight_decay", "sgd_momentum_clip_norm", "adam_clip_value",
+    "adamw_clip_value_and_norm"])
 def test_model_train_on_batch_matches_stored_torch_trajectory(name):
     """The same numbers through the public path: Dense(3, 2) + MeanSquaredError + train_on_batch."""
     config, a = CONFIGS[name], inputs_as_arrays(REFERENCE["inputs"])
@@ -152,6 +160,26 @@ class SGDWithDampening(SGD):
             p -= self.lr * v
 
 
+class ClipEachArray(SGD):
+    """clip_norm applied to each parameter's own norm rather than the norm of all of them."""
+
+    def step(self) -> None:
+        for g in self.grads:
+            norm = np.sqrt(np.sum(g * g))
+            g *= min(self.clip_norm / (norm + 1e-6), 1.0)
+        self._update()
+
+
+class ClipWithoutTorchsEpsilon(SGD):
+    """clip_norm / norm, without the 1e-6 torch adds to the norm."""
+
+    def step(self) -> None:
+        norm = np.sqrt(sum(np.sum(g * g) for g in self.grads))
+        for g in self.grads:
+            g *= min(self.clip_norm / norm, 1.0)
+        self._update()
+
+
 class RMSPropEpsInsideSqrt(RMSProp):
     def step(self) -> None:
         self.iterations += 1
@@ -169,6 +197,16 @@ WRONG_RULES = {
     "weight decay ignored": ("sgd_weight_decay", lambda **kw: SGD(**{**kw, "weight_decay": 0.0})),
     "rmsprop eps inside the square root": ("rmsprop", RMSPropEpsInsideSqrt),
     "rmsprop rho ignored (torch's default alpha)": ("rmsprop", lambda **kw: RMSProp(**{**kw, "rho": 0.99})),
+    "dampening ignored": ("sgd_dampening", lambda **kw: SGD(**{**kw, "dampening": 0.0})),
+    "amsgrad ignored": ("adam_amsgrad", lambda **kw: Adam(**{**kw, "amsgrad": False})),
+    "adamw decay as L2 (Adam's)": ("adamw", lambda **kw: Adam(**kw)),
+    "centered ignored": ("rmsprop_centered", lambda **kw: RMSProp(**{**kw, "centered": False})),
+    "clip_norm ignored": ("sgd_momentum_clip_norm", lambda **kw: SGD(**{**kw, "clip_norm": None})),
+    "clip_norm per array": ("sgd_momentum_clip_norm", ClipEachArray),
+    "clip_norm without torch's 1e-6": ("sgd_momentum_clip_norm", ClipWithoutTorchsEpsilon),
+    "clip_value ignored": ("adam_clip_value", lambda **kw: Adam(**{**kw, "clip_value": None})),
+    "clip_value ignored beside clip_norm": ("adamw_clip_value_and_norm",
+                                            lambda **kw: AdamW(**{**kw, "clip_value": None})),
 }
 
 

@@ -17,7 +17,7 @@ from framework.losses import (
     MeanSquaredError,
     SoftmaxCrossEntropy,
 )
-from framework.optimizers import SGD, Adam, RMSProp
+from framework.optimizers import SGD, Adam, AdamW, RMSProp
 from tests.model_files import config_of, rewrite
 
 OPTIMIZERS = {
@@ -25,6 +25,10 @@ OPTIMIZERS = {
     "sgd_nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda: Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=1e-4),
     "rmsprop_momentum": lambda: RMSProp(lr=0.01, rho=0.9, momentum=0.5),
+    "sgd_dampening_clip_value": lambda: SGD(lr=0.05, momentum=0.9, dampening=0.5, clip_value=0.1),
+    "adam_amsgrad_clip_norm": lambda: Adam(lr=0.01, amsgrad=True, clip_norm=0.5),
+    "adamw_amsgrad_both_clips": lambda: AdamW(lr=0.01, weight_decay=0.1, amsgrad=True, clip_norm=1.0, clip_value=0.3),
+    "rmsprop_centered_momentum": lambda: RMSProp(lr=0.01, rho=0.9, momentum=0.5, centered=True, clip_norm=2.0),
 }
 
 
@@ -335,3 +339,30 @@ def test_a_save_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(tmp
     with pytest.raises(OSError, match="No space left"):
         model.save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_label_smoothing_and_the_new_optimizer_options_are_saved(blobs, tmp_path):
+    X, y = blobs
+    model = Model([Dense(4, 5), ReLU(), Dense(5, 3)], seed=0)
+    model.compile(SoftmaxCrossEntropy(label_smoothing=0.15), AdamW(lr=0.02, amsgrad=True, clip_norm=0.5))
+    model.fit(X, y, epochs=1, batch_size=16)
+    model.save(tmp_path / "model.npz")
+    loaded = load_model(tmp_path / "model.npz")
+    assert loaded.loss.get_config() == {"label_smoothing": 0.15} and repr(loaded.loss) == repr(model.loss)
+    assert loaded.optimizer.get_config() == {"lr": 0.02, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "amsgrad": True,
+                                             "weight_decay": 0.01, "clip_norm": 0.5, "clip_value": None}
+    assert set(loaded.optimizer.state()) == {"m", "v", "v_max"}
+    assert loaded.evaluate(X, y) == model.evaluate(X, y)
+
+
+def test_files_written_before_the_new_options_load_with_their_defaults(blobs, tmp_path):
+    """A config without label_smoothing, amsgrad, clip_norm... (as older saves wrote them) still loads."""
+    model = trained(blobs, Adam(lr=0.01))
+    model.save(tmp_path / "model.npz")
+    config = config_of(tmp_path / "model.npz")
+    config["loss"]["config"] = {}
+    for key in ("amsgrad", "clip_norm", "clip_value"):
+        del config["optimizer"]["config"][key]
+    loaded = load_model(rewrite(tmp_path / "model.npz", tmp_path, "old.npz", config=config))
+    assert loaded.loss.label_smoothing == 0.0 and not loaded.optimizer.amsgrad and loaded.optimizer.clip_norm is None
+    assert loaded.evaluate(*blobs) == model.evaluate(*blobs)
