@@ -64,7 +64,7 @@ def save_state(path: Path, state: TrainingState) -> None:
         arrays.update({f"opt_{name}_{i}": a for i, a in enumerate(values)})
     path.parent.mkdir(exist_ok=True)
     with atomic_open(path, "wb") as f:
-        np.savez(f, iterations=state.iterations, **arrays)
+        np.savez(f, iterations=state.iterations, val_losses=np.asarray(state.val_losses, dtype=float), **arrays)
 
 
 def load_state(path: Path) -> TrainingState:
@@ -74,7 +74,7 @@ def load_state(path: Path) -> TrainingState:
     optimizer: dict[str, list] = {}
     for key in sorted((k for k in arrays if k.startswith("opt_")), key=lambda k: int(k.rsplit("_", 1)[1])):
         optimizer.setdefault(key[4:].rsplit("_", 1)[0], []).append(arrays[key])
-    return TrainingState(weights, optimizer, int(arrays["iterations"]))
+    return TrainingState(weights, optimizer, int(arrays["iterations"]), tuple(arrays["val_losses"].tolist()))
 
 
 def latest_rungs(journal: pd.DataFrame) -> pd.DataFrame:

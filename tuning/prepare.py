@@ -12,7 +12,7 @@ from pathlib import Path
 from .columns import likely_leaks
 from .config import Experiment, load_experiment
 from .datasets import Dataset, fingerprint, load_dataset, load_frame
-from .errors import UserError, shown
+from .errors import ConfigError, UserError, shown
 from .files import write_text
 from .objective import Objective, tracked_metrics
 from .space import trial_specs
@@ -138,6 +138,7 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
                load_frame(experiment.frame, experiment.name, "the DataFrame", d["target"], d["task"],
                           categorical=d["categorical"], drop=d["drop"], missing=d["missing"]))
     check_folder(folder, experiment, data_record(experiment, dataset), force)
+    _check_task_settings(experiment, dataset.task)
     splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
     leaks = likely_leaks(splits.X_rest, splits.y_rest, dataset.task == "classification") if dataset.roles else []
     record = data_record(experiment, dataset, [*dataset.notes, *leaks])
@@ -147,6 +148,15 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     specs = trial_specs(experiment, fingerprints, objective.metric)
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force,
                     fingerprints)
+
+
+def _check_task_settings(experiment: Experiment, task: str) -> None:
+    """Refuse settings the task ignores, rather than run trials that differ in nothing."""
+    searched = experiment.space.get("label_smoothing", [])
+    values = [experiment.train["label_smoothing"], *(searched if isinstance(searched, list) else [searched])]
+    if task == "regression" and any(v != 0 for v in values):  # a {low, high} range counts as non-zero
+        raise ConfigError("train.label_smoothing: applies to classification only, and this is a regression "
+                          "task; remove it (or set it to 0)")
 
 
 def claim_folder(prep: Prepared) -> Path | None:

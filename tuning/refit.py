@@ -20,13 +20,13 @@ from .advice import advice
 from .datasets import fingerprint
 from .errors import RunFailed
 from .files import atomic_open, naming, write_text
-from .network import build_model, parameter_count
+from .network import FollowLearningRates, build_model, parameter_count, uses_schedule
 from .objective import in_target_units
 from .preprocess import Preprocessor, TargetScale, is_table
 from .seeds import FINAL_REFIT, derive_seed
 from .select import select_best, selectable, why_nothing_is_selectable
 from .splits import rows
-from .store import BEST_FILE, MODEL_FILE, PREDICTIONS_FILE
+from .store import BEST_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
 from .trial import TrialSpec, TrialStatus
 from .versions import package_versions
 
@@ -38,6 +38,7 @@ class Choice:
     row: pd.Series
     spec: TrialSpec
     train: dict
+    lrs: list[float] | None = None  # with a schedule: its best trial's lr at each epoch, which the refit follows
 
 
 @dataclass
@@ -65,13 +66,24 @@ def choose(prep, runs: pd.DataFrame, board: pd.DataFrame) -> Choice:
                                                            prep.n_outputs))
     spec = first_spec[int(row["config_id"])]
     train = dict(spec.train)
+    column = prep.objective.column
+    trials = runs[(runs["config_id"] == row["config_id"]) & (runs["status"] == TrialStatus.OK)]
+    best_trial = trials.sort_values(column, ascending=not prep.objective.higher_is_better, kind="mergesort").iloc[0]
     if train["early_stopping"]:
         # Early stopping chose an epoch count on validation data; the refit (no validation) uses it.
-        column = prep.objective.column
-        trials = runs[(runs["config_id"] == row["config_id"]) & (runs["status"] == TrialStatus.OK)]
-        best_trial = trials.sort_values(column, ascending=not prep.objective.higher_is_better, kind="mergesort")
-        train["epochs"] = int(best_trial.iloc[0]["final_epoch"])
-    return Choice(row, spec, train)
+        train["epochs"] = int(best_trial["final_epoch"])
+    lrs = _learning_rates(prep, str(best_trial["trial_id"]), train["epochs"]) if uses_schedule(train) else None
+    return Choice(row, spec, train, lrs)
+
+
+def _learning_rates(prep, trial_id: str, epochs: int) -> list[float]:
+    """The lr of each of a trial's first `epochs` epochs, from history.csv."""
+    history = pd.read_csv(prep.folder / HISTORY_FILE, usecols=["trial_id", "epoch", "lr"], dtype={"trial_id": str})
+    lrs = history[history["trial_id"] == trial_id].sort_values("epoch", kind="mergesort")["lr"].tolist()
+    if len(lrs) < epochs:
+        raise RunFailed(f"history.csv holds {len(lrs)} epochs of trial {trial_id}, the chosen configuration's best, "
+                        f"and its refit needs the lr of {epochs}: restore the file or run with force=True")
+    return lrs[:epochs]
 
 
 def refit(prep, choice: Choice) -> FinalModel:
@@ -87,7 +99,8 @@ def refit(prep, choice: Choice) -> FinalModel:
     start = time.perf_counter()
     try:
         history = model.fit(preprocessor.transform(X, "training rows"), target_scale.apply(y) if target_scale else y,
-                            epochs=choice.train["epochs"], batch_size=choice.train["batch_size"])
+                            epochs=choice.train["epochs"], batch_size=choice.train["batch_size"],
+                            callbacks=[FollowLearningRates(choice.lrs)] if choice.lrs else None)
     except TrainingDiverged as exc:
         raise RunFailed(f"the final refit of the chosen configuration ({choice.spec.params}) on every non-test row "
                         f"diverged ({exc}); every trial is stored: lower the lr or its range and run again") from None

@@ -63,8 +63,8 @@ class Columns:
 
     @property
     def history(self) -> list[str]:
-        """history.csv: one row per trial (and rung) and epoch."""
-        return ["trial_id", *(["rung"] if self.halving else []), "epoch", *self.logs, "seconds"]
+        """history.csv: one row per trial (and rung) and epoch, with the lr the epoch trained with."""
+        return ["trial_id", *(["rung"] if self.halving else []), "epoch", *self.logs, "lr", "seconds"]
 
 
 def runs_row(spec: TrialSpec, record: TrialRecord) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 from framework import EarlyStopping, Model, TrainingDiverged
 from framework.callbacks import Callback
 
-from .network import build_model
+from .network import PLATEAU_MONITOR, ContinuedSchedule, build_model, build_schedule
 from .objective import Objective, in_target_units, mode_of
 from .trial_data import TrialData
 
@@ -37,11 +37,12 @@ class TrainingState:
     weights: list[np.ndarray]
     optimizer: dict[str, list[np.ndarray]]
     iterations: int
+    val_losses: tuple[float, ...] = ()  # every epoch's so far: a plateau schedule carries on from them
 
     @classmethod
-    def of(cls, model: Model) -> TrainingState:
+    def of(cls, model: Model, val_losses: tuple[float, ...] = ()) -> TrainingState:
         optimizer = {name: [a.copy() for a in arrays] for name, arrays in model.optimizer.state().items()}
-        return cls(model.get_weights(), optimizer, model.optimizer.iterations)
+        return cls(model.get_weights(), optimizer, model.optimizer.iterations, tuple(val_losses))
 
     def restore(self, model: Model) -> None:
         model.set_weights(self.weights)
@@ -153,9 +154,13 @@ def _train(spec: TrialSpec, data: TrialData, recorder: EpochRecorder) -> tuple[M
     train = spec.train
     model = build_model(train, data.n_features, data.n_outputs, data.task, spec.seed)
     untrained = model.evaluate(data.X_train, data.y_train)["loss"]
+    schedule = build_schedule(train)
     if spec.state is not None:
         spec.state.restore(model)
-    callbacks: list[Callback] = [recorder, DivergenceGuard(untrained)]
+        if schedule:
+            past = [{PLATEAU_MONITOR: v} for v in spec.state.val_losses]
+            schedule = [ContinuedSchedule(schedule, model, past)]
+    callbacks: list[Callback] = [*schedule, recorder, DivergenceGuard(untrained)]
     stopper = None
     if train["early_stopping"]:
         stopper = EarlyStopping("val_loss", patience=train["early_stopping"], mode=mode_of("val_loss"),
@@ -173,7 +178,8 @@ def _summarise(record: TrialRecord, rows: list[dict], stopper: EarlyStopping | N
     final = rows[stopper.best_epoch] if restored else rows[-1]
     best = objective.best_epoch(rows)
     record.final_epoch = final["epoch"]
-    record.metrics = {k: v for k, v in final.items() if k not in ("epoch", "seconds")}
+    # the epoch's lr is history.csv's; in runs.csv "lr" is the searched setting
+    record.metrics = {k: v for k, v in final.items() if k not in ("epoch", "seconds", "lr")}
     record.metrics["best_epoch"] = best["epoch"]
     record.metrics.update({f"best_{k}": v for k, v in best.items() if k.startswith("val_")})
     if not all(math.isfinite(v) for k, v in final.items() if k != "epoch"):
@@ -201,5 +207,6 @@ def run_trial(spec: TrialSpec, data: TrialData, blas_threads: int | None = None)
     if record.ok and recorder.rows:
         _summarise(record, recorder.rows, stopper, Objective(spec.metric, data.task))
     if spec.keep_state and record.ok:
-        record.state = TrainingState.of(model)
+        past = spec.state.val_losses if spec.state is not None else ()
+        record.state = TrainingState.of(model, (*past, *(row["val_loss"] for row in recorder.rows)))
     return record

@@ -38,7 +38,7 @@ def test_folder_has_one_row_per_trial_and_per_epoch(tmp_path, quick_overrides):
                                   "best_epoch", *(f"best_{m}" for m in metrics), "fit_seconds"]
     assert (runs["status"] == "ok").all() and (runs["epochs"] == 8).all()
     history = pd.read_csv(folder / "history.csv")
-    assert list(history.columns) == ["trial_id", "epoch", "loss", "accuracy", *metrics, "seconds"]
+    assert list(history.columns) == ["trial_id", "epoch", "loss", "accuracy", *metrics, "lr", "seconds"]
     assert len(history) == 8 * 8
     assert history.groupby("trial_id")["epoch"].apply(list).map(lambda e: e == list(range(1, 9))).all()
     # runs.csv's final metrics are its last epoch's row of history.csv.

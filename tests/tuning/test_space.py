@@ -64,3 +64,26 @@ def test_random_search_over_lists_only_does_not_repeat_a_config():
     draws = candidates(experiment)
     assert len({tuple(sorted(d.items())) for d in draws}) == 9
     assert all(isinstance(d["lr"], float) and not math.isnan(d["lr"]) for d in draws)
+
+
+def test_a_grid_does_not_multiply_settings_where_they_do_not_apply():
+    experiment = load_experiment(None, ['search.space={optimizer = ["sgd", "adam", "adamw"], momentum = [0.5, 0.9], '
+                                        'beta1 = [0.8, 0.9], schedule = ["constant", "step"], step_size = [2, 5]}'])
+    grid = candidates(experiment)
+    # sgd: 2 momenta; adam, adamw: 2 beta1s each; x (constant + 2 step sizes)
+    assert len(grid) == (2 + 2 + 2) * 3
+    assert len({tuple(sorted(map(str, p.items()))) for p in grid}) == len(grid)
+    for config in grid:
+        assert (config["momentum"] is None) == (config["optimizer"] != "sgd")
+        assert (config["beta1"] is None) == (config["optimizer"] == "sgd")
+        assert (config["step_size"] is None) == (config["schedule"] != "step")
+    specs = trial_specs(experiment, ["data"])
+    assert len({spec.trial_id for spec in specs}) == len(specs)
+
+
+def test_layer_width_lists_are_grid_values():
+    experiment = load_experiment(None, ["search.space={hidden = [[64], [128, 64]], hidden_units = [8, 16]}"])
+    grid = candidates(experiment)
+    # hidden_units applies only when hidden is empty: two configurations, not four
+    assert sorted(map(str, (p["hidden"] for p in grid))) == ["[128, 64]", "[64]"]
+    assert all(p["hidden_units"] is None for p in grid)
