@@ -1,4 +1,4 @@
-"""Every Python snippet in README.md runs, in order, as a reader would paste them into one session."""
+"""README.md says what the code does: its Python snippets run, its experiment file is the defaults."""
 
 from __future__ import annotations
 
@@ -24,3 +24,14 @@ def test_the_readme_python_snippets_run(tmp_path, monkeypatch):
             exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
         except Exception as exc:  # name the block that broke
             raise AssertionError(f"README.md python block {i + 1} fails: {type(exc).__name__}: {exc}") from exc
+
+
+def test_the_readme_experiment_file_is_the_defaults_key_for_key():
+    """The annotated experiment file in the README lists every setting with its real default."""
+    import tomllib
+
+    from tuning.schema import DEFAULTS
+
+    (documented,) = [block for block in re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(
+        encoding="utf-8"), flags=re.S) if block.startswith("name = ")]
+    assert tomllib.loads(documented) == DEFAULTS
