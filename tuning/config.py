@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, shown
-from .schema import BUILTIN_DATASETS, DEFAULTS, EXECUTION_KEYS, RULES, check_size, check_space, check_value, unknown_key
+from .schema import (
+    BUILTIN_DATASETS,
+    DEFAULTS,
+    EXECUTION_KEYS,
+    RULES,
+    check_size,
+    check_space,
+    check_value,
+    check_warmup,
+    unknown_key,
+)
 
 MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few hundred bytes; anything this large is not one
 
@@ -207,6 +217,7 @@ def _validated(config: dict, frame=None) -> Experiment:
         config["name"] = "dataframe" if frame is not None else default_name(config["data"]["dataset"])
     check_space(config)
     check_size(config)
+    check_warmup(config)
     if config["search"]["strategy"] == "halving" and config["train"]["early_stopping"]:
         raise ConfigError("config: train.early_stopping must be 0 with strategy = \"halving\" "
                           "(successive halving already stops the weaker configurations)")

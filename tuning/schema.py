@@ -274,6 +274,22 @@ def draws_candidates(search: dict) -> bool:
                                                                            ranges)
 
 
+def _extremes(config: dict, key: str) -> tuple:
+    """The smallest and largest value train.`key` takes in the search: its list, its range or its one setting."""
+    searched = config["search"]["space"].get(key)
+    values = (searched if isinstance(searched, list) else [searched["low"], searched["high"]] if searched
+              else [config["train"][key]])
+    return min(values), max(values)
+
+
+def check_warmup(config: dict) -> None:
+    """A warm-up must end before training does, or the lr never reaches the value the trial is filed under."""
+    longest, shortest = _extremes(config, "warmup_epochs")[1], _extremes(config, "epochs")[0]
+    if longest and longest >= shortest:
+        raise ConfigError(f"config: train.warmup_epochs = {longest} must be fewer than train.epochs = {shortest}: "
+                          "the lr would never reach its set value; shorten the warm-up or train longer")
+
+
 def check_size(config: dict) -> None:
     """Refuse, before any work, a search that cannot be done: too many trials, or fewer distinct
     configurations than random search is asked to draw."""

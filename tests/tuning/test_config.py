@@ -77,6 +77,10 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
      r"holds only 2 distinct configurations, fewer than search.n_trials = 5"),
     (["search.strategy=random", "search.n_trials=12", "search.space={hidden_units={low=1, high=10}}"],
      r"holds only 10 distinct configurations"),
+    # a warm-up that outlasts training: the lr would never reach the value the trial is filed under
+    (["train.epochs=5", "train.warmup_epochs=5"], r"warmup_epochs = 5 must be fewer than train.epochs = 5"),
+    (["search.space={epochs=[4, 20], warmup_epochs=[2, 4]}"], r"warmup_epochs = 4 must be fewer than train.epochs = 4"),
+    (["search.strategy=random", "search.space={warmup_epochs={low=0, high=40}}"], r"warmup_epochs = 40 must be fewer"),
 ])
 def test_bad_values_are_refused_with_what_was_expected(overrides, message):
     with pytest.raises(UserError, match=message):

@@ -156,7 +156,8 @@ def test_label_smoothing_on_a_regression_task_is_refused(tmp_path, setting):
     from tuning.errors import ConfigError
     from tuning.prepare import prepare
 
-    experiment = load_experiment(None, ["data.dataset=diabetes", "search.strategy=random", "search.n_trials=2", setting])
+    experiment = load_experiment(None, ["data.dataset=diabetes", "search.strategy=random", "search.n_trials=2",
+                                        setting])
     with pytest.raises(ConfigError, match="label_smoothing: applies to classification only"):
         prepare(experiment, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # refused before anything is written
