@@ -97,7 +97,7 @@ def _add_predict(sub) -> None:
         epilog="examples:\n  python main.py predict results/digits/model.npz digit.png\n"
                "  python main.py predict results/digits/model.npz rows.csv --top 3 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    predict.add_argument("model", metavar="MODEL", help="a model.npz from an experiment folder")
+    predict.add_argument("model", metavar="MODEL", help="an experiment folder, or its model.npz")
     predict.add_argument("input", metavar="INPUT", help=".csv or .npy of feature rows, or an image file")
     predict.add_argument("--top", type=_positive_int, default=3, metavar="K",
                          help="most probable classes to show (default 3)")

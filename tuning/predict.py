@@ -22,6 +22,7 @@ from .errors import UserError
 from .inputs import IMAGE_SUFFIXES, Rows, read_rows, read_table, select_columns
 from .model_file import RunnerMetadata, read_metadata
 from .preprocess import Preprocessor, TargetScale, is_table
+from .store import MODEL_FILE
 
 SHADES = " .:-=+*#%@"  # dark to bright, one character per intensity step
 # Larger images are scaled down first: the grid is a few dozen pixels, and the square canvas the
@@ -40,6 +41,13 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
+        """From a model.npz, or an experiment folder holding one."""
+        path = Path(path)
+        if path.is_dir():
+            if not (path / MODEL_FILE).is_file():
+                raise UserError(f"{path}: no {MODEL_FILE} in this folder (the experiment has not finished, or this "
+                                "is not an experiment folder); pass an experiment folder or its model.npz")
+            path = path / MODEL_FILE
         try:
             model = load_model(path)
         except ValueError as exc:

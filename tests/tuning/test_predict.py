@@ -57,6 +57,7 @@ def test_csv_rows_give_the_classes_model_predict_gives(digits_run, tmp_path):
     model = load_model(folder / "model.npz")
     expected = model.predict(Preprocessor.from_dict(model.metadata["preprocessor"]).transform(X_test)).argmax(axis=1)
     assert predicted == expected.tolist()
+    assert predict_cli(folder, csv, "--json").stdout == out.stdout  # the experiment folder names its model
     text = predict_cli(folder / "model.npz", csv, "--top", "2").stdout.splitlines()
     assert len(text) == len(X_test) and text[0].startswith(f"row 0: {expected[0]} (probability ")
 
@@ -122,6 +123,7 @@ def test_bad_inputs_exit_2_with_one_line(digits_run, tmp_path):
         (model, tmp_path / "notes.txt", "unknown type"),
         (model, tmp_path / "missing.csv", "no such file"),
         (tmp_path / "notes.txt", tmp_path / "wide.csv", "not a model file"),
+        (tmp_path, tmp_path / "wide.csv", "no model.npz in this folder (the experiment has not finished"),
     ]
     for model_path, source, message in cases:
         out = predict_cli(model_path, source)
