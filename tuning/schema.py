@@ -224,6 +224,9 @@ def check_space(config: dict) -> None:
                 raise ConfigError(f"config: {where} must be a non-empty list of values, got []")
             for value in values:
                 check_value(f"train.{key}", value)
+            if key == "hidden" and [] in values:  # its cell in runs.csv would read as "not used"
+                raise ConfigError(f"config: {where} lists [] (hidden_units x hidden_layers); write those widths "
+                                  f"out instead, e.g. [{config['train']['hidden_units']}]")
             if len({repr(v) for v in values}) != len(values):
                 raise ConfigError(f"config: {where} lists a value twice: {shown(values)}")
         else:

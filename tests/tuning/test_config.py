@@ -51,6 +51,8 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     (["search.space.lr=[]"], r"search.space.lr must be a non-empty list"),
     (["search.space.lr=[0.1, -0.1]"], r"train.lr must be a number > 0, got -0.1"),
     (["search.space.lr=[0.1, 0.1]"], r"lists a value twice"),
+    (["search.space.hidden=[[8], []]"], r"search.space.hidden lists \[\] \(hidden_units x hidden_layers\); write "
+     r"those widths out instead, e.g. \[64\]"),
     (["search.space.colour=[1]"], r"unknown key 'search.space.colour'"),
     (["search.space.lr={low = 0.1, high = 1}"], r"grid search needs a list"),
     (["search.strategy=random", "search.space.lr={low = 1, high = 0.1}"], r"needs low < high"),
