@@ -41,16 +41,20 @@ def _edge(key: str, values, chosen) -> str | None:
     return f"{key} = {format_value(chosen)} is {where}: the best may lie beyond it; consider widening the range"
 
 
-def _ties(board: pd.DataFrame, metric: str, n_val: int) -> str | None:
-    """How many configurations score within one validation row of the best (for scores counted in rows)."""
+def within_one_row(board: pd.DataFrame, metric: str, n_val: int, score: float) -> pd.DataFrame | None:
+    """The healthy configurations scoring within one validation row of `score` (None for a metric that does
+    not move in steps of one row, or an unknown number of rows)."""
     if metric not in SAMPLE_METRICS or n_val < 1:
         return None
     healthy = board[board["all_ok"] & board["mean"].notna()]
-    if len(healthy) < 2:
+    return healthy[abs(healthy["mean"] - score) < 1 / n_val - 1e-12]
+
+
+def _ties(board: pd.DataFrame, metric: str, n_val: int) -> str | None:
+    """How many configurations score within one validation row of the best (for scores counted in rows)."""
+    healthy = board[board["all_ok"] & board["mean"].notna()]
+    close = within_one_row(board, metric, n_val, healthy["mean"].iloc[0]) if len(healthy) >= 2 else None
+    if close is None or len(close) < 2:
         return None
-    step = 1 / n_val
-    close = int((abs(healthy["mean"] - healthy["mean"].iloc[0]) < step - 1e-12).sum())
-    if close < 2:
-        return None
-    return (f"{close} configurations score within one validation row ({100 * step:.2g} points) of the best: "
+    return (f"{len(close)} configurations score within one validation row ({100 / n_val:.2g} points) of the best: "
             "too close to tell apart; more folds (data.folds) or repeats would separate them")

@@ -50,6 +50,7 @@ def load_results(folder: str | Path) -> Results:
 
 
 def load_predictor(path: str | Path) -> Predictor:
-    """The final model of a run (its folder or its model.npz) with the preprocessing it was trained with: `.predict(rows)`
-    takes a DataFrame (by column name), an array, or the path of an image or of a .csv / .npy of rows."""
+    """The final model of a run (its folder or its model.npz) with the preprocessing it was trained with:
+    `.predict(rows)` takes a DataFrame (by column name), an array, or the path of an image or of a .csv / .npy
+    of rows."""
     return Predictor.load(path)

@@ -144,6 +144,7 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     record = data_record(experiment, dataset, [*dataset.notes, *leaks])
     objective = Objective.for_task(dataset.task, experiment.search["metric"], len(dataset.classes))
     data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
+    record["validation_rows"] = len(data[0].y_val)  # one row's step in accuracy: the plots mark ties by it
     fingerprints = [fingerprint(f.X_train, f.y_train, f.X_val, f.y_val) for f in data]
     specs = trial_specs(experiment, fingerprints, objective.metric)
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force,

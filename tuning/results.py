@@ -51,6 +51,7 @@ class Results:
     finished: bool = True  # False for a halving search interrupted before its runs.csv was written
     notes: list[str] = field(default_factory=list)  # data.json's: what loading the data noticed
     summary: object = None  # the RunResult of the run that returned these results (None when read back)
+    validation_rows: int = 0  # data.json's: rows in the (first fold's) validation split, 0 when unknown
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -99,6 +100,18 @@ class Results:
     def plot_learning_curves(self):
         """Validation score per epoch of the best configurations (a matplotlib Figure, or None)."""
         return self._figure("learning_curves.png")
+
+    def plot_learning_curves_by_param(self):
+        """One panel per searched parameter: the mean validation curve of each of its values."""
+        return self._figure("learning_curves_by_param.png")
+
+    def plot_parallel_coordinates(self):
+        """One line per configuration across every searched parameter, coloured by its validation score."""
+        return self._figure("parallel_coordinates.png")
+
+    def plot_importance(self):
+        """The share of the validation score's variance each searched parameter explains (None when unknown)."""
+        return self._figure("importance.png")
 
     def plot_train_vs_val(self):
         """Training vs validation loss and accuracy of the best configuration."""
@@ -177,10 +190,12 @@ def read_results(folder: str | Path) -> Results:
     objective = Objective.for_task(task, experiment.search["metric"], classes)
     board = leaderboard(runs, sorted(experiment.space), objective) if len(runs) else pd.DataFrame()
     data_path = folder / DATA_FILE
-    notes = _read_json(data_path).get("notes", []) if data_path.is_file() else []
+    data = _read_json(data_path) if data_path.is_file() else {}
+    notes, validation_rows = data.get("notes", []), data.get("validation_rows", 0)
     return Results(folder, experiment, runs, history, sorted(experiment.space), task, board, best, predictions,
-                         expected, objective, rungs, finished=runs_path.is_file(),
-                         notes=[str(n) for n in notes] if isinstance(notes, list) else [])
+                   expected, objective, rungs, finished=runs_path.is_file(),
+                   notes=[str(n) for n in notes] if isinstance(notes, list) else [],
+                   validation_rows=validation_rows if type(validation_rows) is int and validation_rows > 0 else 0)
 
 
 def _read_json(path: Path) -> dict:
