@@ -177,3 +177,13 @@ def test_an_unfinished_search_marks_its_best_so_far(grid, tmp_path):
     assert len(boxes) == 1
     top = pd.Series(results.board.iloc[0])
     assert top["config_id"] == grid.best["config_id"] or top["mean"] >= grid.board["mean"].max()
+
+
+def test_the_chosen_configuration_is_named_in_the_learning_curves_and_starred_in_the_rungs(grid, halving):
+    legend = [t.get_text() for t in grid.plot_learning_curves().legends[0].get_texts()]
+    assert sum(text.endswith("(chosen)") for text in legend) == 1
+    fig = halving.plot_rungs()
+    assert "chosen configuration" in [t.get_text() for t in fig.legends[0].get_texts()]
+    (ax,) = _panels(fig)
+    star = [c for c in ax.collections if c.get_sizes()[0] == 160]
+    assert len(star) == 1 and len(star[0].get_offsets()) == 1

@@ -30,9 +30,11 @@ def plot_learning_curves(results: Results) -> Figure | None:
     fig = figure(12, 5.2)
     full, zoom = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     start = max(1, last // 2)
+    chosen = chosen_row(results.board, results.best)["config_id"]
     for i, row in enumerate(board.itertuples()):
         curve = curves[curves["config_id"] == row.config_id]
         label = f"#{row.rank}  {param_label(row._asdict(), results.params)}"
+        label += "  (chosen)" if row.config_id == chosen else ""
         for ax in (full, zoom):
             band(ax, curve[curve["epoch"] >= (1 if ax is full else start)], label, f"C{i}",
                  alpha=0.18 if ax is full else 0.08, linewidth=2.4 if i == 0 else 1.4)

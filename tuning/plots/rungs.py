@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..results import Results
-from .data import rung_scores
-from .style import figure, legend_below
+from .data import chosen_row, rung_scores
+from .style import CHOSEN_COLOR, figure, legend_below
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,13 +36,19 @@ def plot_rungs(results: Results) -> Figure | None:
         # A point is grey where the configuration stopped, blue where it went on, red on the finalists.
         colors = ["C3" if reached == last_rung else "0.55" if r == reached else "C0" for r in rows["rung"]]
         ax.scatter(x, rows["mean"], s=14, color=colors, zorder=3)
+    chosen = chosen_row(results.board, results.best)
+    if chosen is not None:  # the configuration selected, at the rung it was selected from
+        mine = scores[(scores["config_id"] == chosen["config_id"]) & (scores["rung"] == last_rung)]
+        ax.scatter(mine["rung"], mine["mean"], s=160, marker="*", color=CHOSEN_COLOR, edgecolor="black", zorder=4)
     epochs = scores.groupby("rung")["epochs"].max()
     counts = scores.groupby("rung").size()
     ax.set_xticks(epochs.index, [f"rung {r}\n{epochs[r]} epochs\n{counts[r]} configs" for r in epochs.index])
     ax.set_xlabel("rung (epochs trained so far, configurations trained)")
     ax.set_ylabel(f"mean {results.objective.label} over repeats")
     ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color="C3", marker="o", label="reached the last rung"),
+    handles = [Line2D([], [], color=CHOSEN_COLOR, marker="*", markersize=12, markeredgecolor="black", linestyle="",
+                      label="chosen configuration"),
+               Line2D([], [], color="C3", marker="o", label="reached the last rung"),
                Line2D([], [], color="C0", marker="o", alpha=0.6, label="promoted, later stopped"),
                Line2D([], [], color="0.55", marker="o", linestyle="", label="stopped at this rung")]
     legend_below(fig, handles, [h.get_label() for h in handles])
