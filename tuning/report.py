@@ -174,12 +174,13 @@ def write_report(results: Results, plots: list[Path]) -> Path:
     return path
 
 
-def render(folder: str | Path) -> tuple[Results, list[Path], Path]:
-    """Redraw the plots and report.md of a folder from its files; returns what was read and written."""
+def render(folder: str | Path, pool=None) -> tuple[Results, list[Path], Path]:
+    """Redraw the plots and report.md of a folder from its files; returns what was read and written. With
+    `pool` (worker processes), the figures are drawn there."""
     from .plots import draw_plots
 
     results = read_results(folder)
-    plots = draw_plots(results) if len(results.runs) else []
+    plots = draw_plots(results, pool) if len(results.runs) else []
     if len(results.runs):
         write_importance(results)
     return results, plots, write_report(results, plots)

@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import run_quick
 from tuning.formatting import param_label
 from tuning.plots import curve_data, draw_plots, heatmap_axes, heatmap_values, is_geometric
+from tuning.results import read_results
 
 ALL = {"learning_curves.png", "learning_curves_by_param.png", "train_vs_val.png", "heatmap.png", "param_effects.png",
        "parallel_coordinates.png", "importance.png", "final_model.png"}
@@ -153,3 +154,20 @@ def test_labels_and_log_scale_detection():
     assert param_label({}, []) == "default settings"
     assert is_geometric([0.01, 0.05, 0.1]) and is_geometric([16, 32, 64]) and is_geometric([32, 128])
     assert not is_geometric([10, 20, 30]) and not is_geometric([0.0, 0.2, 0.5]) and not is_geometric(["relu", "tanh"])
+
+
+def test_figures_drawn_on_worker_processes_are_the_same_pngs(classification, tmp_path):
+    from joblib.externals.loky import get_reusable_executor
+
+    from tuning.report import render
+
+    folder = tmp_path / "pool"
+    shutil.copytree(classification[0], folder)
+    shutil.rmtree(folder / "plots")
+    results, paths, _ = render(folder, pool=get_reusable_executor(max_workers=2))
+    assert {p.name for p in paths} == ALL
+    for path in paths:
+        assert path.read_bytes() == (classification[0] / "plots" / path.name).read_bytes(), path.name
+    assert "importance" in results.__dict__  # computed once, in the worker that drew its figure
+    pd.testing.assert_frame_equal(results.importance, read_results(classification[0]).importance)
+    assert pd.read_csv(folder / "importance.csv")["param"].tolist() == results.importance["param"].tolist()

@@ -41,25 +41,53 @@ FIGURES: dict[str, Callable[[Results], Figure | None]] = {
 }
 
 
-def draw_plots(results: Results | Path) -> list[Path]:
+# Two even shares of the drawing (seconds measured on the default experiment), for two worker processes.
+SHARES = (("final_model.png", "heatmap.png", "param_effects.png", "rungs.png", "importance.png"),
+          ("learning_curves.png", "learning_curves_by_param.png", "train_vs_val.png", "parallel_coordinates.png"))
+
+
+def draw_plots(results: Results | Path, pool=None) -> list[Path]:
     """Draw every figure the folder's files allow into `<folder>/plots/`; return the paths written.
 
     A figure that cannot be drawn (no best.json, fewer than two searched parameters for the heatmap,
     no ok trial) is skipped, and an old PNG of that name is removed so the folder never shows stale
-    results. runs.csv and history.csv are only read.
+    results. runs.csv and history.csv are only read. With `pool` (a concurrent.futures executor of
+    worker processes, such as the search's), the figures are drawn there in two tasks at once, from
+    the same files, into the same PNGs; this process then never imports matplotlib.
     """
     if not isinstance(results, Results):
         results = read_results(results)
-    out = results.folder / PLOTS_DIR
-    out.mkdir(exist_ok=True)
-    written = []
-    for name, draw in FIGURES.items():
-        fig = draw(results)
-        path = out / name
+    (results.folder / PLOTS_DIR).mkdir(exist_ok=True)
+    if pool is None:
+        drawn = _draw(results, list(FIGURES))
+    else:
+        tasks = [pool.submit(_draw_in_worker, results.folder, share) for share in SHARES]
+        drawn = []
+        for task in tasks:
+            names, importance = task.result()
+            drawn += names
+            if importance is not None:  # computed there for its figure: the report needs it too
+                results.__dict__["importance"] = importance
+    return [results.folder / PLOTS_DIR / name for name in FIGURES if name in drawn]
+
+
+def _draw(results: Results, names: list[str]) -> list[str]:
+    """Draw the named figures of `results` (removing the PNG of each that cannot be drawn); the names drawn."""
+    drawn = []
+    for name in names:
+        fig = FIGURES[name](results)
+        path = results.folder / PLOTS_DIR / name
         if fig is None:
             path.unlink(missing_ok=True)
             continue
         with atomic_open(path, "wb") as f:  # a full disk leaves the old PNG, never half a new one
             fig.savefig(f, format="png")
-        written.append(path)
-    return written
+        drawn.append(name)
+    return drawn
+
+
+def _draw_in_worker(folder: Path, names: tuple[str, ...]):
+    """A worker's task: read the folder, draw its share of the figures; the names drawn, and the parameter
+    importance if drawing needed it (None otherwise)."""
+    results = read_results(folder)
+    return _draw(results, list(names)), results.__dict__.get("importance")

@@ -11,7 +11,7 @@ import pandas as pd
 from ..formatting import param_label
 from ..results import Results
 from .data import chosen_row, curve_data, curves_by_value, ranked
-from .style import BAND, band, epoch_axis, figure, legend_below
+from .style import BAND, band, epoch_axis, figure, layout, legend_below, legend_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,10 +49,11 @@ def plot_learning_curves(results: Results) -> Figure | None:
         ax.set_ylabel(results.objective.label)
         ax.grid(alpha=0.3)
     handles, labels = full.get_legend_handles_labels()
-    legend_below(fig, handles, labels, f"rank and parameters (line: mean over repeats, {BAND})",
-                 ncols=2 if len(labels) == 4 else min(3, len(labels)))
-    fig.suptitle(f"Learning curves: {results.objective.label} per epoch, {len(board)} best configurations\n"
-                 "how each parameter value changes learning: learning_curves_by_param.png", fontsize=12)
+    ncols = 2 if len(labels) == 4 else min(3, len(labels))
+    layout(fig, f"Learning curves: {results.objective.label} per epoch, {len(board)} best configurations\n"
+           "how each parameter value changes learning: learning_curves_by_param.png",
+           legend_rows=legend_rows(len(labels), ncols, title=True), top=0.25, wspace=0.18)
+    legend_below(fig, handles, labels, f"rank and parameters (line: mean over repeats, {BAND})", ncols)
     return fig
 
 
@@ -86,9 +87,9 @@ def plot_learning_curves_by_param(results: Results) -> Figure | None:
     for ax in axes[::n_cols]:
         ax.set_ylabel(f"mean {results.objective.label}")
     halving = " (under halving, later epochs: promoted configurations only)" if results.rungs is not None else ""
-    fig.suptitle(f"Mean {results.objective.label} per epoch for each value of each parameter\n"
-                 f"averaged over the other parameters and repeats, ok trials that reached the epoch{halving}",
-                 fontsize=12)
+    layout(fig, f"Mean {results.objective.label} per epoch for each value of each parameter\n"
+           f"averaged over the other parameters and repeats, ok trials that reached the epoch{halving}",
+           top=0.25, right=1.3, wspace=0.42, hspace=0.5)
     return fig
 
 
@@ -110,10 +111,10 @@ def plot_train_vs_val(results: Results) -> Figure | None:
         ax.set_ylabel(results.objective.metric_label(metric))
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)
-    legend_below(fig, *ax.get_legend_handles_labels())
     n = int(curves["loss"]["n"].max())
-    fig.suptitle(f"Chosen configuration ({param_label(row, results.params)}): training vs validation\n"
-                 + (f"line: mean over {n} repeats, {BAND}" if n > 1 else "one repeat"), fontsize=12)
+    layout(fig, f"Chosen configuration ({param_label(row, results.params)}): training vs validation\n"
+           + (f"line: mean over {n} repeats, {BAND}" if n > 1 else "one repeat"), legend_rows=1, top=0.25)
+    legend_below(fig, *ax.get_legend_handles_labels())
     return fig
 
 
@@ -181,11 +182,14 @@ def plot_final_model(results: Results) -> Figure | None:
         ax.set_ylabel("predicted target value")
         ax.set_title(f"predicted vs true on the test split ({len(predictions)} rows)", fontsize=10)
         ax.grid(alpha=0.3)
-        legend_below(fig, *ax.get_legend_handles_labels())
     scores = [f"{name} {best[key]:{spec}}" for key, name, spec in (
         ("test_accuracy", "test accuracy", ".4f"), ("test_rmse", "test RMSE", ".4g"),
         ("test_loss", "test loss" if classification else "test MSE (standardized)", ".4g")) if key in best]
     epochs = f" for {best['epochs']} epochs" if "epochs" in best else ""
-    fig.suptitle(f"Final model ({param_label(best['params'], results.params)}) retrained on every non-test "
-                 f"row{epochs}\n" + ", ".join(scores), fontsize=12)
+    regression_legend = predictions is not None and not classification
+    layout(fig, f"Final model ({param_label(best['params'], results.params)}) retrained on every non-test "
+           f"row{epochs}\n" + ", ".join(scores), top=0.25, left=0.9, wspace=0.3, hspace=0.55,
+           legend_rows=1 if regression_legend else 0)
+    if regression_legend:
+        legend_below(fig, *axes["test"].get_legend_handles_labels())
     return fig

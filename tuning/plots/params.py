@@ -30,6 +30,7 @@ from .style import (
     TIED_COLOR,
     categorical_label,
     figure,
+    layout,
     legend_below,
     log_locator,
     numeric_label,
@@ -142,17 +143,18 @@ def plot_heatmap(results: Results) -> Figure | None:
             ax.set_title(f"{panel} = {format_value(value)}", fontsize=10)
     for ax in axes[len(tables):]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axes[: len(tables)].tolist(), shrink=0.9,
-                 label=f"mean {results.objective.label} ({results.objective.direction})\n"
-                       + _rows_note(results, low, high, text))
     others = [p for p in results.params if p not in chosen_axes]
     averaged = "repeats" + "".join(f", {p}" for p in others)
     where = "the cell holding the chosen configuration" if others else "the chosen configuration"
     halving = ("\nsuccessive halving: each cell is scored at the last rung its configuration reached\n"
                "(epochs under the score); fewer epochs score lower for that alone") if epochs is not None else ""
-    fig.suptitle(f"Mean {results.objective.label} by {x} and {y}" + (f", one panel per {panel}" if panel else "")
-                 + f"; ok trials only, averaged over {averaged}\n"
-                 f"red box: {where}; —: no ok trial{_ties_note(results, tied)}{halving}", fontsize=11)
+    layout(fig, f"Mean {results.objective.label} by {x} and {y}" + (f", one panel per {panel}" if panel else "")
+           + f"; ok trials only, averaged over {averaged}\n"
+           f"red box: {where}; —: no ok trial{_ties_note(results, tied)}{halving}", fontsize=11,
+           top=0.25 if panel else 0, left=0.9, right=0.2, wspace=0.3, hspace=0.55)
+    fig.colorbar(image, ax=axes[: len(tables)].tolist(), shrink=0.9, fraction=0.06, pad=0.03,
+                 label=f"mean {results.objective.label} ({results.objective.direction})\n"
+                       + _rows_note(results, low, high, text))
     return fig
 
 
@@ -201,11 +203,12 @@ def plot_param_effects(results: Results) -> Figure | None:
     for ax in axes[::n_cols]:
         ax.set_ylabel(results.objective.label)
     handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
-    legend_below(fig, list(handles.values()), list(handles), ncols=len(handles))
     excluded = len(results.runs) - len(results.ok)
     note = f"; {excluded} failed/diverged trial{'s' * (excluded != 1)} not shown" if excluded else ""
-    fig.suptitle(f"Effect of each parameter on the {results.objective.label}\n"
-                 f"every ok trial ({len(results.ok)}) by value, jittered sideways{note}", fontsize=12)
+    layout(fig, f"Effect of each parameter on the {results.objective.label}\n"
+           f"every ok trial ({len(results.ok)}) by value, jittered sideways{note}", legend_rows=1, wspace=0.08,
+           hspace=0.5)
+    legend_below(fig, list(handles.values()), list(handles), ncols=len(handles))
     return fig
 
 
@@ -281,12 +284,13 @@ def plot_parallel_coordinates(results: Results) -> Figure | None:
     ax.set_ylim(UNUSED - 0.06 if any(h == UNUSED for h, _ in sum(ticks, [])) else -0.05, 1.05)
     for side in ("left", "right", "bottom", "top"):
         ax.spines[side].set_visible(False)
-    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.85,
+    layout(fig, f"Every configuration ({len(board)}) across the searched parameters, coloured by its mean "
+           f"{results.objective.label}\nlog: drawn to a log scale; categories: evenly spaced; "
+           "—: a setting the configuration does not use", fontsize=11, legend_rows=1, top=0.45, left=0.3,
+           bottom=0.1)
+    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.85, fraction=0.04, pad=0.02,
                  label=f"mean {results.objective.label} ({results.objective.direction})")
     legend_below(fig, *ax.get_legend_handles_labels())
-    fig.suptitle(f"Every configuration ({len(board)}) across the searched parameters, coloured by its mean "
-                 f"{results.objective.label}\nlog: drawn to a log scale; categories: evenly spaced; "
-                 "—: a setting the configuration does not use", fontsize=11)
     return fig
 
 
@@ -308,7 +312,9 @@ def plot_importance(results: Results) -> Figure | None:
     ax.set_xlabel("share of the variance explained (%), the bars sum to 100%")
     ax.grid(axis="x", alpha=0.3)
     first = " at the first rung (the one budget every candidate trained for)" if results.rungs is not None else ""
-    fig.suptitle(f"Parameter importance for the mean {results.objective.column}\n"
-                 f"how much of its variation across configurations{first} each parameter explains (fANOVA)",
-                 fontsize=11)
+    unrated = [p for p in results.params if p not in set(table["param"])]
+    note = (f"\nnot rated: {', '.join(unrated)} (unused by some configurations, or never varied)" if unrated else "")
+    layout(fig, f"Parameter importance for the mean {results.objective.column}\n"
+           f"how much of its variation across configurations{first} each parameter explains (fANOVA){note}",
+           fontsize=11, left=1.4)
     return fig

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..results import Results
 from .data import chosen_row, rung_scores
-from .style import CHOSEN_COLOR, figure, legend_below
+from .style import CHOSEN_COLOR, figure, layout, legend_below, legend_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,8 +51,8 @@ def plot_rungs(results: Results) -> Figure | None:
                Line2D([], [], color="C3", marker="o", label="reached the last rung"),
                Line2D([], [], color="C0", marker="o", alpha=0.6, label="promoted, later stopped"),
                Line2D([], [], color="0.55", marker="o", linestyle="", label="stopped at this rung")]
+    layout(fig, f"Successive halving: each configuration's {results.objective.label} per rung\n"
+           f"the best 1/{results.experiment.search['eta']} of each rung go on training from where they stopped",
+           legend_rows=legend_rows(len(handles)), bottom=1.05)
     legend_below(fig, handles, [h.get_label() for h in handles])
-    fig.suptitle(f"Successive halving: each configuration's {results.objective.label} per rung\n"
-                 f"the best 1/{results.experiment.search['eta']} of each rung go on training from where they stopped",
-                 fontsize=12)
     return fig

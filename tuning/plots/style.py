@@ -18,16 +18,31 @@ MIN_WIDTH = 8.0  # inches: room for a two-line title
 BAND = "band: min–max over repeats"
 EVENLY = "values searched, evenly spaced"  # a categorical axis: one slot per value, not to scale
 CHOSEN_COLOR, TIED_COLOR = "red", "#ff9f9f"
+LINE, LEGEND_ROW = 0.24, 0.21  # inches: a line of 12 pt title, a row of 9 pt legend
 
 
 def figure(width: float, height: float) -> Figure:
-    """A figure on an Agg canvas (no display, no pyplot) with constrained layout, wide enough for a title."""
+    """A figure on an Agg canvas (no display, no pyplot), wide enough for a title. Its panels are placed by
+    `layout` at fixed margins: a layout engine would measure every text and draw the figure twice to save it."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(width, MIN_WIDTH), height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(max(width, MIN_WIDTH), height), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
+
+
+def layout(fig: Figure, title: str, *, fontsize: float = 12, legend_rows: int = 0, left: float = 0.8,
+           right: float = 0.25, bottom: float = 0.6, top: float = 0.0, wspace: float = 0.25,
+           hspace: float = 0.45) -> None:
+    """The figure's title, and its panels placed at fixed margins, in inches: room above for the title's lines
+    (and `top` more, for panel titles), below for the axis labels (`bottom`) and a legend of `legend_rows`."""
+    width, height = fig.get_size_inches()
+    fig.suptitle(title, fontsize=fontsize, y=1 - 0.06 / height, va="top")
+    head = 0.14 + (title.count("\n") + 1) * LINE * fontsize / 12 + top
+    foot = bottom + (0.12 + LEGEND_ROW * legend_rows if legend_rows else 0)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - head / height, bottom=foot / height,
+                        wspace=wspace, hspace=hspace)
 
 
 def band(ax: Axes, curve: pd.DataFrame, label: str, color: str, alpha: float = 0.18, **line) -> None:
@@ -75,9 +90,14 @@ def log_locator(low: float, high: float):
     return LogLocator(subs=(1.0, 3.0) if wide else (1.0, 2.0, 5.0), numticks=10)
 
 
+def legend_rows(n_labels: int, ncols: int | None = None, title: bool = False) -> int:
+    """The rows `legend_below` takes for `n_labels` entries (and its title)."""
+    return -(-n_labels // (ncols or min(3, n_labels))) + title
+
+
 def legend_below(fig: Figure, handles: list, labels: list, title: str | None = None, ncols: int | None = None) -> None:
-    """A figure legend under the panels, where it covers no data."""
+    """A figure legend under the panels (in the room `layout` left for it), where it covers no data."""
     if not handles:
         return
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(3, len(labels)), fontsize=9,
-               title=title, title_fontsize=9)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.005), ncols=ncols or min(3, len(labels)),
+               fontsize=9, title=title, title_fontsize=9)
