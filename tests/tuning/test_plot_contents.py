@@ -109,7 +109,7 @@ def test_parallel_coordinates_draw_one_line_per_configuration_with_the_chosen_on
     fig = grid.plot_parallel_coordinates()
     (ax,) = _panels(fig)
     names = [t.get_text() for t in ax.get_xticklabels()]
-    assert names == ["batch_size\n(linear)", "hidden_units\n(linear)", "lr\n(log)", "mean\nval_accuracy"]
+    assert names == ["batch_size\n(linear)", "hidden_units\n(linear)", "lr\n(log)", "mean val_accuracy\n(best on top)"]
     configs = len(grid.board[grid.board["mean"].notna()])
     chosen = [line for line in ax.lines if line.get_label() == CHOSEN]
     assert len(chosen) == 1 and chosen[0].get_zorder() > max(line.get_zorder() for line in ax.lines[:configs])

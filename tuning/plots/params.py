@@ -119,10 +119,19 @@ def plot_heatmap(results: Results) -> Figure | None:
         return (row[panel] if panel else None, row[y], row[x])
 
     boxes = {cell(row): TIED for _, row in tied.iterrows()} | {cell(chosen): CHOSEN}
+    others = [p for p in results.params if p not in chosen_axes]
+    averaged = "repeats" + "".join(f", {p}" for p in others)
+    where = "the cell holding the chosen configuration" if others else "the chosen configuration"
+    halving = ("\nsuccessive halving: each cell is scored at the last rung its configuration reached\n"
+               "(epochs under the score); fewer epochs score lower for that alone") if epochs is not None else ""
+    title = (f"Mean {results.objective.label} by {x} and {y}" + (f", one panel per {panel}" if panel else "")
+             + f"\nok trials only, averaged over {averaged}\n"
+             f"red box: {where}; —: no ok trial{_ties_note(results, tied)}{halving}")
     n_cols = min(3, len(tables))
     n_rows = -(-len(tables) // n_cols)
     n_y, n_x = next(iter(tables.values())).shape
-    fig = figure(1.2 + n_cols * max(3.4, 0.8 * n_x + 1.3), 1.9 + n_rows * max(3.0, 0.55 * n_y + 1.5))
+    fig = figure(1.2 + n_cols * max(3.4, 0.8 * n_x + 1.3),
+                 1.2 + 0.22 * title.count("\n") + n_rows * max(3.0, 0.55 * n_y + 1.5))
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, (value, table) in zip(axes, tables.items()):
         image = ax.imshow(np.ma.masked_invalid(table.to_numpy(dtype=float)), cmap=cmap, norm=norm,
@@ -143,15 +152,7 @@ def plot_heatmap(results: Results) -> Figure | None:
             ax.set_title(f"{panel} = {format_value(value)}", fontsize=10)
     for ax in axes[len(tables):]:
         ax.set_visible(False)
-    others = [p for p in results.params if p not in chosen_axes]
-    averaged = "repeats" + "".join(f", {p}" for p in others)
-    where = "the cell holding the chosen configuration" if others else "the chosen configuration"
-    halving = ("\nsuccessive halving: each cell is scored at the last rung its configuration reached\n"
-               "(epochs under the score); fewer epochs score lower for that alone") if epochs is not None else ""
-    layout(fig, f"Mean {results.objective.label} by {x} and {y}" + (f", one panel per {panel}" if panel else "")
-           + f"; ok trials only, averaged over {averaged}\n"
-           f"red box: {where}; —: no ok trial{_ties_note(results, tied)}{halving}", fontsize=11,
-           top=0.25 if panel else 0, left=0.9, right=0.2, wspace=0.3, hspace=0.55)
+    layout(fig, title, fontsize=11, top=0.25 if panel else 0, left=0.9, right=0.95, wspace=0.3, hspace=0.55)
     fig.colorbar(image, ax=axes[: len(tables)].tolist(), shrink=0.9, fraction=0.06, pad=0.03,
                  label=f"mean {results.objective.label} ({results.objective.direction})\n"
                        + _rows_note(results, low, high, text))
@@ -254,11 +255,14 @@ def plot_parallel_coordinates(results: Results) -> Figure | None:
     axes_data = [_coordinate(board[p]) for p in results.params]
     scores = board["mean"].to_numpy(dtype=float)
     low, high = scores.min(), scores.max()
-    score_height = (scores - low) / (high - low) if high > low else np.full(len(scores), 0.5)
-    score_ticks = [(float((v - low) / (high - low)) if high > low else 0.5, f"{v:.4g}")
-                   for v in (np.linspace(low, high, 5) if high > low else [low])]
-    heights = np.column_stack([*(h for h, _, _ in axes_data), score_height])
-    names = [f"{p}\n({kind})" for p, (_, _, kind) in zip(results.params, axes_data)] + [f"mean\n{column}"]
+
+    def score_height(v):  # the better, the higher: a lower-is-better score's axis runs downwards
+        share = (v - low) / (high - low) if high > low else np.full(np.shape(v), 0.5)
+        return share if higher else 1 - share
+
+    score_ticks = [(float(score_height(v)), f"{v:.4g}") for v in (np.linspace(low, high, 5) if high > low else [low])]
+    heights = np.column_stack([*(h for h, _, _ in axes_data), score_height(scores)])
+    names = [f"{p}\n({kind})" for p, (_, _, kind) in zip(results.params, axes_data)] + [f"mean {column}\n(best on top)"]
     ticks = [t for _, t, _ in axes_data] + [score_ticks]
     norm = mpl.colors.Normalize(low, high)
     cmap = mpl.colormaps["viridis" if higher else "viridis_r"]
@@ -275,7 +279,7 @@ def plot_parallel_coordinates(results: Results) -> Figure | None:
     for x, axis_ticks in zip(xs, ticks):
         ax.axvline(x, color="0.35", linewidth=1, zorder=1)
         for height, label in axis_ticks:
-            ax.text(x - 0.04, height, label, ha="right", va="center", fontsize=8,
+            ax.text(x - 0.04, height, label, ha="right", va="center", fontsize=8, zorder=6,
                     bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
     ax.set_xticks(xs, names, fontsize=9)
     ax.xaxis.tick_top()
@@ -287,7 +291,7 @@ def plot_parallel_coordinates(results: Results) -> Figure | None:
     layout(fig, f"Every configuration ({len(board)}) across the searched parameters, coloured by its mean "
            f"{results.objective.label}\nlog: drawn to a log scale; categories: evenly spaced; "
            "—: a setting the configuration does not use", fontsize=11, legend_rows=1, top=0.45, left=0.3,
-           bottom=0.1)
+           bottom=0.1, right=0.9)
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.85, fraction=0.04, pad=0.02,
                  label=f"mean {results.objective.label} ({results.objective.direction})")
     legend_below(fig, *ax.get_legend_handles_labels())
