@@ -20,25 +20,25 @@ HALVING = ["data.dataset=iris", "train.epochs=8", "search.repeats=1", "search.n_
            "search.space={lr = [0.01, 0.03, 0.1, 0.3], batch_size = [16, 32]}"]
 
 
+def _run(tmp_path_factory, name: str, overrides: list[str]):
+    folder = tmp_path_factory.mktemp("contents") / name
+    run_quick(folder, overrides)
+    return read_results(folder)
+
+
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("contents") / "grid"
-    run_quick(folder, GRID)
-    return read_results(folder)
+    return _run(tmp_path_factory, "grid", GRID)
 
 
 @pytest.fixture(scope="module")
 def random_search(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("contents") / "random"
-    run_quick(folder, RANDOM)
-    return read_results(folder)
+    return _run(tmp_path_factory, "random", RANDOM)
 
 
 @pytest.fixture(scope="module")
 def halving(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("contents") / "halving"
-    run_quick(folder, HALVING)
-    return read_results(folder)
+    return _run(tmp_path_factory, "halving", HALVING)
 
 
 def _panels(fig) -> list:
