@@ -89,7 +89,7 @@ def plot_learning_curves_by_param(results: Results) -> Figure | None:
     halving = " (under halving, later epochs: promoted configurations only)" if results.rungs is not None else ""
     layout(fig, f"Mean {results.objective.label} per epoch for each value of each parameter\n"
            f"averaged over the other parameters and repeats, ok trials that reached the epoch{halving}",
-           top=0.25, right=1.3, wspace=0.42, hspace=0.5)
+           top=0.25, right=1.4, wspace=0.5, hspace=0.5)
     return fig
 
 

@@ -67,7 +67,7 @@ def value_groups(runs: pd.DataFrame, param: str) -> pd.Series:
         names = [format_value(v) for v in distinct]
         return pd.Series(pd.Categorical(values.map(format_value), categories=names, ordered=True), index=runs.index)
     edges = np.unique(np.quantile(values.dropna().to_numpy(dtype=float), np.linspace(0, 1, VALUE_BINS + 1)))
-    names = [f"{format_value(low)}–{format_value(high)}" for low, high in zip(edges[:-1], edges[1:])]
+    names = [f"{low:.2g}–{high:.2g}" for low, high in zip(edges[:-1], edges[1:])]  # short: a legend entry
     return pd.cut(values, edges, labels=names, include_lowest=True, ordered=True)
 
 
