@@ -23,6 +23,7 @@ ARRAYS = ("X_train", "y_train", "X_val", "y_val")
 # Rows gathered and scaled at a time (a few MB of 784 features in float64): framework.ROW_CHUNK's 8192 rows
 # would be 50 MB of float64 beside the arrays. Scaling is elementwise, so the slices do not change a bit.
 SLICE_ROWS = 1024
+SLICE_COLUMNS = 32  # columns a standard scaler is fitted on at a time (every training row of them)
 
 
 @dataclass
@@ -113,13 +114,15 @@ def _fold_features(splits: Splits, fold: int, scale: str, missing: str) -> tuple
 
 
 def fit_rows(X: np.ndarray, index: np.ndarray, scale: str) -> Preprocessor:
-    """`Preprocessor.fit(X[index], scale)` for an unnamed array, the same bit for bit, without a copy of the rows
-    when the scaler allows: min and max are exact in any order, so MinMaxScaler.partial_fit over slices of the
-    rows learns what fit learns on them all ("none" reads no rows); a standard scaler's sums depend on the
-    order of the rows, so it fits their copy."""
+    """`Preprocessor.fit(X[index], scale)` for an unnamed array, the same bit for bit, without a copy of the rows:
+    min and max are exact in any order, so MinMaxScaler.partial_fit over slices of the rows learns what fit
+    learns on them all; StandardScaler's sums run down each column in row order, so it is fitted on a copy of
+    a few columns at a time (`_standard_by_columns`); "none" reads no rows."""
     n = X.shape[1]
-    if scale not in ("minmax", "none") and n:
-        return Preprocessor.fit(rows(X, index), scale)
+    if scale == "standard" and n:
+        return Preprocessor(None, n, _standard_by_columns(X, index), impute=False)
+    if scale not in ("minmax", "standard") and n:
+        return Preprocessor.fit(rows(X, index), scale)  # a scaler this module does not know: as it was
     if scale != "minmax" or n == 0:
         return Preprocessor(None, n, Affine.fit(scale, X[:0]), impute=False)
     from sklearn.preprocessing import MinMaxScaler
@@ -128,6 +131,28 @@ def fit_rows(X: np.ndarray, index: np.ndarray, scale: str) -> Preprocessor:
     for start in range(0, len(index), SLICE_ROWS):
         scaler.partial_fit(X[index[start:start + SLICE_ROWS]])
     return Preprocessor(None, n, Affine(scaler.scale_.copy(), scaler.min_.copy()), impute=False)
+
+
+def _standard_by_columns(X: np.ndarray, index: np.ndarray) -> Affine:
+    """`Affine.fit("standard", X[index])`, fitted on the rows' copy of SLICE_COLUMNS columns at a time.
+
+    Every statistic StandardScaler takes is a column's own (sums down the column in row order, its
+    constant-feature test), so the columns' figures are those of one fit on all of them. A block is never
+    one column wide unless X is: NumPy sums a lone contiguous column pairwise, not row by row.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    n = X.shape[1]
+    starts = list(range(0, n, SLICE_COLUMNS))
+    if n > 1 and n % SLICE_COLUMNS == 1:
+        starts.pop()  # the last block takes the odd column
+    means, scales = [], []
+    for start, stop in zip(starts, [*starts[1:], n], strict=True):
+        scaler = StandardScaler().fit(np.ascontiguousarray(X[index, start:stop]))
+        means.append(scaler.mean_)
+        scales.append(scaler.scale_)
+    mean, scale = np.concatenate(means), np.concatenate(scales)
+    return Affine(1.0 / scale, -mean / scale)
 
 
 def scaled_rows(preprocessor: Preprocessor, X: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
