@@ -1,6 +1,7 @@
 """Memory benchmark: the search process's peak RSS on a 60,000 x 784 float32 dataset, over the data's size.
 
-    python benchmarks/bench_memory.py [--rows N] [--scale minmax|standard|none] [--folds K] [--stages] [--out FILE.json]
+    python benchmarks/bench_memory.py [--rows N] [--scale minmax|standard|none] [--folds K] [--n-jobs N] [--stages]
+                                      [--out FILE.json]
 
 Writes an .npz of X (rows x 784 float32) and y (10 classes), and an experiment file of two
 configurations, one epoch, one repeat, n_jobs = 1 (every trial runs in the search process), then runs
@@ -52,7 +53,7 @@ def make_data(folder: Path, rows: int, seed: int = 0) -> tuple[Path, int]:
     return path, X.nbytes
 
 
-def write_experiment(folder: Path, data: Path, scale: str, folds: int) -> Path:
+def write_experiment(folder: Path, data: Path, scale: str, folds: int, n_jobs: int = 1) -> Path:
     path = folder / "exp.toml"
     path.write_text(textwrap.dedent(f"""\
         name = "memory"
@@ -73,7 +74,7 @@ def write_experiment(folder: Path, data: Path, scale: str, folds: int) -> Path:
         [search]
         strategy = "grid"
         repeats = 1
-        n_jobs = 1
+        n_jobs = {n_jobs}
 
         [search.space]
         lr = [0.05, 0.1]
@@ -146,6 +147,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--scale", default="minmax", choices=["minmax", "standard", "none"])
     parser.add_argument("--folds", type=int, default=0)
+    parser.add_argument("--n-jobs", type=int, default=1, help="above 1: trials in workers (the figure is the "
+                        "largest process's peak, the search process's or a worker's)")
     parser.add_argument("--stages", action="store_true", help="also measure each stage's own peak")
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)  # the child that writes the data
@@ -160,11 +163,12 @@ def main() -> None:
         made = subprocess.run([sys.executable, __file__, "--make", str(folder), "--rows", str(args.rows)],
                               capture_output=True, text=True, check=True)
         data, nbytes = folder / "pixels.npz", int(made.stdout)
-        config = write_experiment(folder, data, args.scale, args.folds)
+        config = write_experiment(folder, data, args.scale, args.folds, args.n_jobs)
         baseline = peak_rss([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {IMPORTS}"])
         peak = peak_rss([sys.executable, "main.py", "run", "--config", str(config), "--out", str(folder / "run"),
                          "--quiet"])
         figures = {"rows": args.rows, "features": FEATURES, "scale": args.scale, "folds": args.folds,
+                   "n_jobs": args.n_jobs,
                    "data_bytes": nbytes, "baseline_bytes": baseline, "peak_bytes": peak,
                    "peak_over_data": peak / nbytes, "peak_minus_baseline_over_data": (peak - baseline) / nbytes,
                    "target_ratio": TARGET_RATIO, "within_target": peak <= TARGET_RATIO * nbytes}

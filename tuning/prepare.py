@@ -31,8 +31,9 @@ class Prepared:
 
     experiment: Experiment
     folder: Path
-    splits: Splits
-    data: list[TrialData]  # the rows of each fold (one for the holdout split), preprocessed on its training rows
+    splits: Splits  # the raw rows (its dataset keeps none: see split_rows)
+    data: list[TrialData]  # the rows of each fold (one for the holdout split), preprocessed on its training rows;
+    # the refit releases their features (TrialData.release), which come back if asked for
     specs: list[TrialSpec]
     params: list[str]  # the searched keys, sorted
     objective: Objective
@@ -157,8 +158,9 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
 
 def split_rows(dataset: Dataset, test_size: float, val_size: float, seed: int, folds: int = 0) -> Splits:
     """`split(dataset, ...)`, holding the features once: the returned splits' dataset has none (its X has no rows),
-    and a writable C-ordered array's rows are moved within its own buffer, so that the non-test and test rows
-    are views of it rather than copies beside it. The splits are `split`'s, the same bit for bit.
+    and a writable C-ordered array's rows are moved within its own buffer (so `dataset.X` is reordered: pass
+    a dataset nothing else reads), so that the non-test and test rows are views of it rather than copies
+    beside it. The splits are `split`'s, the same bit for bit.
     """
     X = dataset.X
     if is_table(X) or X.ndim != 2 or not X.flags.writeable or not X.flags.c_contiguous:
