@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from .columns import likely_leaks
 from .config import Experiment, load_experiment
@@ -15,6 +17,7 @@ from .datasets import Dataset, fingerprint, load_dataset, load_frame
 from .errors import ConfigError, UserError, shown
 from .files import write_text
 from .objective import Objective, tracked_metrics
+from .preprocess import is_table
 from .space import trial_specs
 from .splits import Splits, split
 from .store import CONFIG_FILE, DATA_FILE, OUTPUTS, SCRATCH_PREFIX, Columns, move_aside
@@ -28,8 +31,9 @@ class Prepared:
 
     experiment: Experiment
     folder: Path
-    splits: Splits
-    data: list[TrialData]  # the rows of each fold (one for the holdout split), preprocessed on its training rows
+    splits: Splits  # the raw rows (its dataset keeps none: see split_rows)
+    data: list[TrialData]  # the rows of each fold (one for the holdout split), preprocessed on its training rows;
+    # the refit releases their features (TrialData.release), which come back if asked for
     specs: list[TrialSpec]
     params: list[str]  # the searched keys, sorted
     objective: Objective
@@ -137,11 +141,13 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
                if experiment.frame is None else
                load_frame(experiment.frame, experiment.name, "the DataFrame", d["target"], d["task"],
                           categorical=d["categorical"], drop=d["drop"], missing=d["missing"]))
-    check_folder(folder, experiment, data_record(experiment, dataset), force)
+    record = data_record(experiment, dataset)
+    check_folder(folder, experiment, record, force)
     _check_task_settings(experiment, dataset.task)
-    splits = split(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
+    splits = split_rows(dataset, d["test_size"], d["val_size"], experiment.seed, d["folds"])
+    dataset = splits.dataset  # without its features: the splits hold the rows
     leaks = likely_leaks(splits.X_rest, splits.y_rest, dataset.task == "classification") if dataset.roles else []
-    record = data_record(experiment, dataset, [*dataset.notes, *leaks])
+    record["notes"] = [*dataset.notes, *leaks]
     objective = Objective.for_task(dataset.task, experiment.search["metric"], len(dataset.classes))
     data = [TrialData.for_fold(splits, k, d["scale"], d["missing"]) for k in range(len(splits.folds))]
     record["validation_rows"] = len(data[0].y_val)  # one row's step in accuracy: the plots mark ties by it
@@ -149,6 +155,49 @@ def prepare(experiment: Experiment, out: str | Path | None = None, force: bool =
     specs = trial_specs(experiment, fingerprints, objective.metric)
     return Prepared(experiment, folder, splits, data, specs, sorted(experiment.space), objective, record, force,
                     fingerprints)
+
+
+def split_rows(dataset: Dataset, test_size: float, val_size: float, seed: int, folds: int = 0) -> Splits:
+    """`split(dataset, ...)`, holding the features once: the returned splits' dataset has none (its X has no rows),
+    and a writable C-ordered array's rows are moved within its own buffer (so `dataset.X` is reordered: pass
+    a dataset nothing else reads), so that the non-test and test rows are views of it rather than copies
+    beside it. The splits are `split`'s, the same bit for bit.
+    """
+    X = dataset.X
+    if is_table(X) or X.ndim != 2 or not X.flags.writeable or not X.flags.c_contiguous:
+        splits = split(dataset, test_size, val_size, seed, folds)
+    else:  # split row positions, then put the rows in that order: non-test rows first, then the test rows
+        cut = split(replace(dataset, X=np.arange(len(X)).reshape(-1, 1)), test_size, val_size, seed, folds)
+        rest = cut.X_rest[:, 0]
+        if dataset.test is None:
+            _permute_rows(X, np.concatenate([rest, cut._X_test[:, 0]]))
+            X_test = X[len(rest):]
+        else:  # the source's own test split: every row of X is a non-test row, in order
+            X_test = cut._X_test
+        splits = replace(cut, X_rest=X[:len(rest)], _X_test=X_test)
+    no_rows = X.iloc[:0].copy() if is_table(X) else np.empty((0, *X.shape[1:]), dtype=X.dtype)
+    splits.dataset = replace(dataset, X=no_rows)
+    return splits
+
+
+def _permute_rows(X: np.ndarray, order: np.ndarray) -> None:
+    """`X[:] = X[order]` in place, one row at a time along the permutation's cycles (one row of extra memory)."""
+    done = np.zeros(len(order), dtype=bool)
+    done[order == np.arange(len(order))] = True
+    row = np.empty_like(X[0])
+    for start in np.flatnonzero(~done):
+        if done[start]:
+            continue
+        row[...] = X[start]
+        i = start
+        while True:
+            done[i] = True
+            j = order[i]
+            if j == start:
+                X[i] = row
+                break
+            X[i] = X[j]
+            i = j
 
 
 def _check_task_settings(experiment: Experiment, task: str) -> None:

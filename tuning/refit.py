@@ -28,6 +28,7 @@ from .select import select_best, selectable, why_nothing_is_selectable
 from .splits import rows
 from .store import BEST_FILE, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
 from .trial import TrialSpec, TrialStatus
+from .trial_data import fit_rows, rows_range, scaled_rows
 from .versions import package_versions
 
 
@@ -90,15 +91,20 @@ def refit(prep, choice: Choice) -> FinalModel:
     """Retrain the chosen settings from scratch on every non-test row (preprocessing refitted on those rows)."""
     splits, task, settings = prep.splits, prep.task, prep.experiment.data
     index = splits.refit_rows()
-    X, y = rows(splits.X_rest, index), splits.y_rest[index]
-    preprocessor = Preprocessor.fit(X, settings["scale"], splits.dataset.roles, settings["missing"])
+    y = splits.y_rest[index]
+    if is_table(splits.X_rest):
+        X = rows(splits.X_rest, index)
+        preprocessor = Preprocessor.fit(X, settings["scale"], splits.dataset.roles, settings["missing"])
+        X, feature_range = preprocessor.transform(X, "training rows"), None
+    else:  # scaled from the raw rows a slice at a time: no raw copy of every non-test row beside the scaled one
+        preprocessor = fit_rows(splits.X_rest, index, settings["scale"])
+        X, feature_range = scaled_rows(preprocessor, splits.X_rest, index), rows_range(splits.X_rest, index)
     target_scale = TargetScale.fit(y) if task == "regression" else None
     model = build_model(choice.train, prep.n_features, prep.n_outputs, task, derive_seed(prep.experiment.seed,
                                                                                           FINAL_REFIT))
-    feature_range = None if is_table(X) else (float(np.min(X)), float(np.max(X)))
     start = time.perf_counter()
     try:
-        history = model.fit(preprocessor.transform(X, "training rows"), target_scale.apply(y) if target_scale else y,
+        history = model.fit(X, target_scale.apply(y) if target_scale else y,
                             epochs=choice.train["epochs"], batch_size=choice.train["batch_size"],
                             callbacks=[FollowLearningRates(choice.lrs)] if choice.lrs else None)
     except TrainingDiverged as exc:
@@ -111,7 +117,8 @@ def test_once(prep, final: FinalModel) -> tuple[dict, pd.DataFrame, tuple[np.nda
     """The final model's test scores and its prediction for every test row: the only read of the test split."""
     X_test, y_test = prep.splits.test()
     target_scale = final.target_scale
-    X_scaled = final.preprocessor.transform(X_test, "test rows")
+    X_scaled = (final.preprocessor.transform(X_test, "test rows") if is_table(X_test) else
+                scaled_rows(final.preprocessor, X_test))  # a slice at a time: no full-size float64 slice
     scores = final.model.evaluate(X_scaled, target_scale.apply(y_test) if target_scale else y_test)
     if target_scale:  # errors in the target's own units
         scores = in_target_units(scores, target_scale.std)
@@ -173,6 +180,8 @@ def finalize(prep, runs: pd.DataFrame, board: pd.DataFrame, run_info: dict) -> d
     `run_info` (search_seconds, workers) goes into best.json's `run` section with the data sizes.
     """
     choice = choose(prep, runs, board)
+    for data in prep.data:  # the search's scaled rows: the refit scales its own
+        data.release()
     final = refit(prep, choice)
     scores, table, test = test_once(prep, final)
     final.model.metadata = _metadata(prep, choice, final)
