@@ -146,7 +146,8 @@ def test_the_refit_holds_no_copy_of_the_searchs_rows(tmp_path, monkeypatch):
                                         "search.space={lr = [0.1], hidden_units = [4], batch_size = [256]}"])
     prep = prepare(experiment, tmp_path / "exp")
     assert len(prep.splits.dataset.X) == 0
-    assert prep.data_record == data_record(experiment, load_dataset(str(tmp_path / "pixels.npz")))
+    assert prep.data_record == {**data_record(experiment, load_dataset(str(tmp_path / "pixels.npz"))),
+                                "validation_rows": len(prep.data[0].y_val)}
     peaks = []
 
     def traced_finalize(*args):
