@@ -111,6 +111,7 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.rng: np.random.Generator | None = None
         self._mask: np.ndarray | None = None
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None  # (uniforms / mask, kept) for float input
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         self.rng = rng
@@ -121,9 +122,28 @@ class Dropout(Layer):
             return x
         if self.rng is None:
             raise RuntimeError(f"{self!r} has no random generator: put it in a Model (or call build(rng, dtype))")
-        keep = self.rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
-        self._mask = (keep >= self.rate).astype(x.dtype) / x.dtype.type(1.0 - self.rate)
-        return x * self._mask
+        dtype = x.dtype
+        if dtype not in (np.float32, np.float64) or x.ndim == 0:
+            keep = self.rng.random(x.shape, dtype=np.float64)
+            self._mask = (keep >= self.rate).astype(dtype) / dtype.type(1.0 - self.rate)
+            return x * self._mask
+        # The same draws and values as rng.random(x.shape) >= rate, cast and divided by 1 - rate, in a
+        # reused buffer: the mask is internal state (backward's), so it needs no new arrays per batch.
+        mask, kept = self._scratch_for(x)
+        self.rng.random(dtype=dtype, out=mask)
+        np.greater_equal(mask, self.rate, out=kept)
+        self._mask = np.multiply(kept, dtype.type(1.0) / dtype.type(1.0 - self.rate), out=mask)
+        return x * mask
+
+    def _scratch_for(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """C-ordered buffers shaped like x, views of ones kept from batch to batch (a shorter last batch
+        takes their first rows)."""
+        scratch = self._scratch
+        if scratch is None or scratch[0].dtype != x.dtype or scratch[0].shape[1:] != x.shape[1:] \
+                or len(scratch[0]) < len(x):
+            scratch = self._scratch = (np.empty(x.shape, x.dtype), np.empty(x.shape, np.bool_))
+        n = len(x)
+        return (scratch[0], scratch[1]) if len(scratch[0]) == n else (scratch[0][:n], scratch[1][:n])
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         return grad if self._mask is None else grad * self._mask
