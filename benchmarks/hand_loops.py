@@ -133,7 +133,7 @@ def hand_loop(X, y, params, epochs: int, batch_size: int, orders, *, lr: float |
     ((W1, b1, W2, b2), (gW1, gb1, gW2, gb2), _), (flat_p, flat_g, flat_v) = _flat_views(params)
     scratch = np.empty_like(flat_p)
     sigmoid, drop = activation == "sigmoid", bool(dropout)
-    scale = np.float32(1) / np.float32(1 - dropout)  # the framework's mask value for a kept unit
+    keep_share = np.float32(1 - dropout)  # kept units are divided by it
 
     def batch_buffers(m: int) -> tuple:
         f32 = np.float32
@@ -160,19 +160,20 @@ def hand_loop(X, y, params, epochs: int, batch_size: int, orders, *, lr: float |
             # forward: a = act(x W1 + b1) [* dropout mask], z = a W2 + b2
             matmul(xb, W1, out=a)
             a += b1
-            if sigmoid:  # exp(-|x|) =: e; 1 / (1 + e) where x >= 0, e / (1 + e) elsewhere
-                np.greater_equal(a, 0, out=mask_b)
-                np.copysign(a, -1, out=t1)
+            if sigmoid:  # e = exp(-|x|); 1 / (1 + e) where x >= 0, e / (1 + e) elsewhere: max(e, [x >= 0]) / (1 + e)
+                np.abs(a, out=t1)
+                np.negative(t1, out=t1)
                 np.exp(t1, out=t1)
                 np.add(t1, 1, out=t2)
-                np.copyto(t1, 1, where=mask_b)
+                np.greater_equal(a, 0, out=mask)
+                np.maximum(t1, mask, out=t1)
                 np.divide(t1, t2, out=a)
             else:  # in place: a > 0 is its own mask
                 np.maximum(a, zeros, out=a)
             if drop:
-                dropout_rng.random(dtype=np.float32, out=t1)
-                np.greater_equal(t1, dropout, out=mask_b)
-                multiply(mask_b, scale, out=mask)
+                dropout_rng.random(dtype=np.float32, out=mask)
+                np.greater_equal(mask, dropout, out=mask)  # 1.0 where kept
+                np.divide(mask, keep_share, out=mask)
                 below = multiply(a, mask, out=t2)
             else:
                 below = a

@@ -111,7 +111,7 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.rng: np.random.Generator | None = None
         self._mask: np.ndarray | None = None
-        self._scratch: tuple[np.ndarray, np.ndarray] | None = None  # (uniforms / mask, kept) for float input
+        self._buffer: np.ndarray | None = None  # the uniforms, then the mask, for float input
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         self.rng = rng
@@ -127,23 +127,20 @@ class Dropout(Layer):
             keep = self.rng.random(x.shape, dtype=np.float64)
             self._mask = (keep >= self.rate).astype(dtype) / dtype.type(1.0 - self.rate)
             return x * self._mask
-        # The same draws and values as rng.random(x.shape) >= rate, cast and divided by 1 - rate, in a
-        # reused buffer: the mask is internal state (backward's), so it needs no new arrays per batch.
-        mask, kept = self._scratch_for(x)
+        # The same draws and values as (rng.random(x.shape) >= rate).astype(dtype) / (1 - rate), in one
+        # buffer reused from batch to batch: the mask is internal state (backward's), not an output.
+        mask = self._buffer_for(x)
         self.rng.random(dtype=dtype, out=mask)
-        np.greater_equal(mask, self.rate, out=kept)
-        self._mask = np.multiply(kept, dtype.type(1.0) / dtype.type(1.0 - self.rate), out=mask)
+        np.greater_equal(mask, self.rate, out=mask)  # 1.0 where kept, else 0.0
+        self._mask = np.divide(mask, dtype.type(1.0 - self.rate), out=mask)
         return x * mask
 
-    def _scratch_for(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """C-ordered buffers shaped like x, views of ones kept from batch to batch (a shorter last batch
-        takes their first rows)."""
-        scratch = self._scratch
-        if scratch is None or scratch[0].dtype != x.dtype or scratch[0].shape[1:] != x.shape[1:] \
-                or len(scratch[0]) < len(x):
-            scratch = self._scratch = (np.empty(x.shape, x.dtype), np.empty(x.shape, np.bool_))
-        n = len(x)
-        return (scratch[0], scratch[1]) if len(scratch[0]) == n else (scratch[0][:n], scratch[1][:n])
+    def _buffer_for(self, x: np.ndarray) -> np.ndarray:
+        """A C-ordered buffer shaped like x, kept from call to call (its first rows for a shorter batch)."""
+        buffer = self._buffer
+        if buffer is None or buffer.dtype != x.dtype or buffer.shape[1:] != x.shape[1:] or len(buffer) < len(x):
+            buffer = self._buffer = np.empty(x.shape, x.dtype)
+        return buffer if len(buffer) == len(x) else buffer[:len(x)]
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         return grad if self._mask is None else grad * self._mask
