@@ -86,6 +86,8 @@ class SoftmaxCrossEntropy(Loss):
         n, k = output.shape
         # C order, whatever the layout of output: backward indexes the flattened gradient in place
         shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
+        if shifted.dtype.kind != "f":  # integer logits (a direct call): exp goes to float64, in place below
+            shifted = shifted.astype(np.float64)
         ones = self._ones
         if ones is None or len(ones) != k or ones.dtype != shifted.dtype:
             ones = self._ones = np.ones((k, 1), dtype=shifted.dtype)
