@@ -114,7 +114,7 @@ def digits_workload(quick: bool) -> Workload:
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
     return Workload("W1", X, y.astype(np.int64), hidden=128, batch_size=32,
-                    epochs=2 if quick else 30, repeats=1 if quick else 15)
+                    epochs=2 if quick else 30, repeats=1 if quick else 25)
 
 
 def synthetic_workload(quick: bool, n: int = 60_000, d: int = 784, classes: int = 10) -> Workload:
@@ -126,7 +126,7 @@ def synthetic_workload(quick: bool, n: int = 60_000, d: int = 784, classes: int 
     y = rng.integers(0, classes, n)
     X = rng.standard_normal((n, d), dtype=np.float32)
     X += centres[y]
-    return Workload("W2", X, y, hidden=256, batch_size=128, epochs=1 if quick else 3, repeats=1 if quick else 4)
+    return Workload("W2", X, y, hidden=256, batch_size=128, epochs=1 if quick else 3, repeats=1 if quick else 5)
 
 
 @dataclass(frozen=True)
