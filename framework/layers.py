@@ -111,6 +111,7 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.rng: np.random.Generator | None = None
         self._mask: np.ndarray | None = None
+        self._buffer: np.ndarray | None = None  # the uniforms, then the mask, for float input
 
     def build(self, rng: np.random.Generator, dtype) -> None:
         self.rng = rng
@@ -121,9 +122,25 @@ class Dropout(Layer):
             return x
         if self.rng is None:
             raise RuntimeError(f"{self!r} has no random generator: put it in a Model (or call build(rng, dtype))")
-        keep = self.rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
-        self._mask = (keep >= self.rate).astype(x.dtype) / x.dtype.type(1.0 - self.rate)
-        return x * self._mask
+        dtype = x.dtype
+        if dtype not in (np.float32, np.float64) or x.ndim == 0:
+            keep = self.rng.random(x.shape, dtype=np.float64)
+            self._mask = (keep >= self.rate).astype(dtype) / dtype.type(1.0 - self.rate)
+            return x * self._mask
+        # The same draws and values as (rng.random(x.shape) >= rate).astype(dtype) / (1 - rate), in one
+        # buffer reused from batch to batch: the mask is internal state (backward's), not an output.
+        mask = self._buffer_for(x)
+        self.rng.random(dtype=dtype, out=mask)
+        np.greater_equal(mask, self.rate, out=mask)  # 1.0 where kept, else 0.0
+        self._mask = np.divide(mask, dtype.type(1.0 - self.rate), out=mask)
+        return x * mask
+
+    def _buffer_for(self, x: np.ndarray) -> np.ndarray:
+        """A C-ordered buffer shaped like x, kept from call to call (its first rows for a shorter batch)."""
+        buffer = self._buffer
+        if buffer is None or buffer.dtype != x.dtype or buffer.shape[1:] != x.shape[1:] or len(buffer) < len(x):
+            buffer = self._buffer = np.empty(x.shape, x.dtype)
+        return buffer if len(buffer) == len(x) else buffer[:len(x)]
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         return grad if self._mask is None else grad * self._mask

@@ -86,29 +86,39 @@ class SoftmaxCrossEntropy(Loss):
         n, k = output.shape
         # C order, whatever the layout of output: backward indexes the flattened gradient in place
         shifted = np.subtract(output, np.maximum.reduce(output, axis=1, keepdims=True), order="C")
-        exp = np.exp(shifted)
+        if shifted.dtype.kind != "f":  # integer logits (a direct call): exp goes to float64, in place below
+            shifted = shifted.astype(np.float64)
         ones = self._ones
-        if ones is None or len(ones) != k or ones.dtype != exp.dtype:
-            ones = self._ones = np.ones((k, 1), dtype=exp.dtype)
-        sums = exp @ ones
-        log_sum = np.log(sums)
+        if ones is None or len(ones) != k or ones.dtype != shifted.dtype:
+            ones = self._ones = np.ones((k, 1), dtype=shifted.dtype)
         if y.ndim == 1:
             offsets = self._offsets
             if len(offsets) < n or (n > 1 and offsets[1] != k):
                 offsets = self._offsets = np.arange(n, dtype=np.intp) * k
             self._labels = (offsets if len(offsets) == n else offsets[:n]) + y
             picked = shifted.reshape(-1)[self._labels]
-            if self.label_smoothing:  # torch: (1 - eps) nll + eps/k sum_c -log p_c, over rows
-                smooth = self.label_smoothing
-                losses = log_sum[:, 0] - (1 - smooth) * picked - (smooth / k) * (shifted @ ones)[:, 0]
+            smooth = self.label_smoothing
+            row_sums = shifted @ ones if smooth else None  # of the shifted logits, for the smoothed loss
+            exp = np.exp(shifted, out=shifted)  # shifted is read no more: its buffer becomes p
+            sums = exp @ ones
+            exp /= sums
+            log_sum = np.log(sums, out=sums)[:, 0]
+            if smooth:  # torch: (1 - eps) nll + eps/k sum_c -log p_c, over rows
+                picked *= 1 - smooth
+                losses = np.subtract(log_sum, picked, out=picked)
+                row_sums *= smooth / k
+                losses -= row_sums[:, 0]
             else:
-                losses = log_sum[:, 0] - picked
+                losses = np.subtract(log_sum, picked, out=picked)
             loss = float(np.add.reduce(losses)) / n
         else:
+            exp = np.exp(shifted)
+            sums = exp @ ones
+            log_sum = np.log(sums)
             if self.label_smoothing:
                 y = y * (1 - self.label_smoothing) + self.label_smoothing / k
             loss = float(np.sum(y * (log_sum - shifted))) / n
-        exp /= sums
+            exp /= sums
         self._p, self._y, self._grad = exp, y, None
         return loss
 

@@ -27,7 +27,11 @@ def clip_gradients(grads: list[np.ndarray], clip_norm: float | None, clip_value:
         for g in grads:
             np.clip(g, -clip_value, clip_value, out=g)
     if clip_norm is not None:
-        total = np.sqrt(sum(np.dot(g.reshape(-1), g.reshape(-1)) for g in grads))
+        if len(grads) == 1:  # one flat span: the sum below would be 0 + this one product, the same number
+            flat = grads[0].reshape(-1)
+            total = np.sqrt(np.dot(flat, flat))
+        else:
+            total = np.sqrt(sum(np.dot(g.reshape(-1), g.reshape(-1)) for g in grads))
         coef = clip_norm / (total + 1e-6)
         if coef < 1:
             for g in grads:
@@ -54,6 +58,7 @@ class Optimizer:
         self.iterations = 0
         self._flat: tuple[np.ndarray, np.ndarray] | None = None
         self._groups: list[tuple[np.ndarray, ...]] = []
+        self._clip_grads: tuple[list, list[np.ndarray]] = ([], [])
 
     def bind(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Attach to the model's parameter and gradient arrays and reset the state."""
@@ -107,7 +112,10 @@ class Optimizer:
     def step(self) -> None:
         """Clip the gradients (if asked), then update every bound parameter in place from its gradient."""
         if self.clip_norm is not None or self.clip_value is not None:
-            clip_gradients([group[1] for group in self._groups], self.clip_norm, self.clip_value)
+            groups, grads = self._clip_grads
+            if groups is not self._groups:  # the groups' gradients, listed once per set of groups
+                self._clip_grads = groups, grads = self._groups, [group[1] for group in self._groups]
+            clip_gradients(grads, self.clip_norm, self.clip_value)
         self._update()
 
     def _update(self) -> None:
