@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +45,9 @@ class RunResult:
     n_workers: int
     splits: Splits
     replaced: Path | None = None  # where force=True moved a replaced experiment's files
+    # time.perf_counter() when each phase ended: "prepared" (run_experiment entered, the data loaded and
+    # split), "searched", "refitted" (and tested), "rendered" (plots and report.md; absent without them)
+    stamps: dict[str, float] = field(default_factory=dict)
 
 
 def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
@@ -59,6 +62,7 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     status = on_status or (lambda text: None)
     start = time.perf_counter()
     prep = prepared or prepare(experiment, out, force)
+    stamps = {"prepared": time.perf_counter()}
     folder = prep.folder
     search_settings = {**experiment.search, "n_jobs": experiment.search["n_jobs"] if n_jobs is None else n_jobs}
     search = {"halving": search_halving, "tpe": search_tpe}.get(experiment.search["strategy"], search_all)
@@ -67,7 +71,8 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     with open_executor(search_settings, max(len(prep.specs), 2), folder) as executor, FolderLock(folder):
         replaced = claim_folder(prep)
         tally = search(prep, executor, on_trial)
-        search_seconds = time.perf_counter() - start
+        stamps["searched"] = time.perf_counter()
+        search_seconds = stamps["searched"] - start
         workers = min(executor.workers, tally.run)
         runs = pd.read_csv(folder / RUNS_FILE)
         board = leaderboard(runs, prep.params, prep.objective)
@@ -78,8 +83,11 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
             if render_report:  # report.md shows what every trial did
                 render(folder)
             raise
+        stamps["refitted"] = time.perf_counter()
         if render_report:
             status("drawing the plots and report.md...")
             render(folder)
+            stamps["rendered"] = time.perf_counter()
     return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,
-                     time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced)
+                     time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced,
+                     stamps)
