@@ -129,6 +129,7 @@ def command_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, experiment) -> int:
     from . import prepare, progress, runner  # noqa: F401  (imported here, `--timings` counts them as start-up)
     from .api import run
+    from .executor import release_workers
     from .report import format_leaderboard, importance_line
 
     imported = time.perf_counter()
@@ -138,7 +139,10 @@ def _run(args: argparse.Namespace, experiment) -> int:
         if live:
             print(text, file=sys.stderr, flush=True)
 
-    result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+    try:
+        result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+    finally:
+        release_workers()  # this process ends next: its idle workers need not be joined at exit
     summary, objective = result.summary, result.objective
     if summary.replaced:
         print(f"the experiment that was in {summary.folder} is now in {summary.replaced}/")

@@ -158,6 +158,18 @@ def _pool(workers: int):
                                  initargs=(os.getpid(),))
 
 
+def release_workers() -> None:
+    """End this process's idle local workers now, without waiting for them (they have no trial left: loky's
+    exit handler would otherwise send each a stop and join it, a few tenths of a second at exit). For a
+    process about to end; a later search in this process starts a new pool."""
+    import sys
+
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
 def _watch_parent(parent: int) -> None:
     """In each worker: end the process when `parent` (the search) is gone, killed or not, instead of
     running its trial to the end for nobody. A daemon thread polls, as a pipe would only tell when
