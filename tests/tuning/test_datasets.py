@@ -178,3 +178,19 @@ def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, sourc
     spec = source if source == "iris" else str(tmp_path / source)
     with pytest.raises(UserError, match=r"data.target = 'label' applies to a CSV file's columns, but .* is not a CSV"):
         load_dataset(spec, target="label")
+
+
+def test_digits_read_without_scikit_learn_equal_load_digits():
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    bunch, dataset = load_digits(), load_dataset("digits")
+    assert dataset.X.dtype == bunch.data.dtype and np.array_equal(dataset.X, bunch.data)
+    assert dataset.y.dtype == np.int64 and np.array_equal(dataset.y, bunch.target)
+    assert dataset.classes == [str(c) for c in bunch.target_names] and dataset.image_shape == (8, 8)
+    code = ("import sys; from tuning.datasets import load_dataset; load_dataset('digits'); "
+            "print('sklearn' in sys.modules)")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "False"
