@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 
 import numpy as np
@@ -194,3 +195,39 @@ def test_digits_read_without_scikit_learn_equal_load_digits():
             "print('sklearn' in sys.modules)")
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert imported.strip() == "False"
+
+
+@pytest.mark.parametrize("n, test_size", [(10, 0.2), (37, 0.25), (150, 0.2), (151, 0.33), (1797, 0.2), (1150, 0.1)])
+@pytest.mark.parametrize("classes", [None, "balanced", "skewed", "labels"])
+def test_holdout_equals_train_test_split(n, test_size, classes):
+    from sklearn.model_selection import train_test_split
+
+    from tuning.splits import holdout
+
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        y = {None: None, "balanced": np.arange(n) % 3, "skewed": np.minimum(rng.geometric(0.4, n), 5),
+             "labels": rng.choice(np.array([-7, 3, 11, 40]), n, p=[0.1, 0.2, 0.3, 0.4])}[classes]
+        if y is not None and np.unique(y, return_counts=True)[1].min() < 2:
+            y[:2] = y[2]  # scikit-learn needs two rows of every class; tested below
+        try:
+            expected = train_test_split(np.arange(n), test_size=test_size, random_state=seed, stratify=y)
+        except ValueError as exc:  # too few rows for the classes: the same refusal
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                holdout(n, test_size, seed, y)
+            continue
+        got = holdout(n, test_size, seed, y)
+        assert len(got) == 2 and all(g.dtype == e.dtype and np.array_equal(g, e) for g, e in zip(got, expected))
+
+
+def test_holdout_refuses_what_train_test_split_refuses():
+    from sklearn.model_selection import train_test_split
+
+    from tuning.splits import holdout
+
+    for n, test_size, y in [(10, 0.2, np.array([0] * 9 + [1])), (5, 0.2, np.arange(5) % 3), (3, 0.9, None)]:
+        with pytest.raises(ValueError) as theirs:
+            train_test_split(np.arange(n), test_size=test_size, random_state=0, stratify=y)
+        with pytest.raises(ValueError) as ours:
+            holdout(n, test_size, 0, y)
+        assert str(ours.value) == str(theirs.value)
