@@ -231,3 +231,25 @@ def test_holdout_refuses_what_train_test_split_refuses():
         with pytest.raises(ValueError) as ours:
             holdout(n, test_size, 0, y)
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int64, np.uint8, bool])
+def test_minmax_scale_equals_minmax_scaler(dtype):
+    from sklearn.preprocessing import MinMaxScaler
+
+    from tuning.preprocess import minmax_scale
+
+    for seed, shape in enumerate([(1, 3), (2, 1), (17, 5), (200, 64), (1000, 12)]):
+        rng = np.random.default_rng(seed)
+        spread = [1e-3, 1, 10] if dtype is np.float16 else [1e-9, 1, 1e3]  # within float16's range
+        X = (rng.normal(0, 50, shape) * rng.choice(spread, shape[1])).astype(dtype) if dtype is not bool \
+            else rng.random(shape) < 0.5
+        if shape[1] > 2:
+            X[:, 1] = X[0, 1]  # a constant column
+        scaler = MinMaxScaler().fit(X)
+        scale, add = minmax_scale(X)
+        for ours, theirs in ((scale, scaler.scale_), (add, scaler.min_)):
+            assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+        fitted = Affine.fit("minmax", X)
+        assert np.array_equal(fitted.mul, scaler.scale_) and np.array_equal(fitted.add, scaler.min_)
+    assert minmax_scale(np.array([[1.0, np.nan], [2.0, 3.0]])) is None  # left to scikit-learn
