@@ -152,8 +152,8 @@ def _run(args: argparse.Namespace, experiment) -> int:
     unit = f"trial-rungs ({summary.n_trials} trials, {summary.rungs} rungs)" if summary.rungs else "trials"
     print(f"{summary.n_run} {unit} run" + (f", {summary.n_resumed} resumed from the folder" if summary.n_resumed
                                              else "")
-          + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots), "
-          f"on {max(summary.n_workers, 1)} worker(s)")
+          + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots)"
+          + (f"; {summary.in_process}" if summary.in_process else f", on {max(summary.n_workers, 1)} worker(s)"))
     print(_best_lines(result.best, objective.column))
     if line := importance_line(result):
         print(line)
