@@ -7,9 +7,7 @@ again resumes: stored trials are skipped.
 
 from __future__ import annotations
 
-import importlib
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,8 +78,6 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     # its scratch data goes inside the folder, where the next run clears it should this process be killed.
     with open_executor(search_settings, max(len(prep.specs), 2), folder) as executor, FolderLock(folder):
         replaced = claim_folder(prep)
-        if render_report and executor.workers > 1:  # this process waits on its workers: import what drawing needs
-            threading.Thread(target=import_quietly, args=(RENDER_MODULES,), daemon=True, name="warm-imports").start()
         tally = search(prep, executor, on_trial)
         stamps["searched"] = time.perf_counter()
         search_seconds = stamps["searched"] - start
@@ -103,22 +99,6 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,
                      time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced,
                      stamps, in_process)
-
-
-# What drawing the plots and report.md imports (matplotlib, scikit-learn's confusion matrix, Optuna's fANOVA for the
-# parameter importance): about a second and a half, taken while the workers run the search instead of after it.
-RENDER_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.patches", "sklearn.metrics",
-                  "sklearn.ensemble", "optuna.importance", "tuning.plots")
-
-
-def import_quietly(modules: tuple[str, ...]) -> None:
-    """Import `modules` now (in a background thread), so that a later import finds them loaded; a module that
-    fails to import is left for the code that needs it to report."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 (reported where it is used)
-            pass
 
 
 # What a trial's training costs, fitted on digits trials (2-core machine, one BLAS thread): a fixed part (building
