@@ -166,8 +166,12 @@ def release_workers() -> None:
 
     reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(reusable, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
+    if executor is None:
+        return
+    workers = list(getattr(executor, "_processes", {}).values())
+    executor.shutdown(wait=False, kill_workers=True)
+    for worker in workers:  # now: shutdown's own kill waits for its manager thread, which may not run before exit,
+        worker.kill()  # and a live worker holds our stdout and stderr open (a pipe's reader would wait for it)
 
 
 def _watch_parent(parent: int) -> None:
