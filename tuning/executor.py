@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -168,10 +169,13 @@ def release_workers() -> None:
     executor = getattr(reusable, "_executor", None)
     if executor is None:
         return
-    workers = list(getattr(executor, "_processes", {}).values())
+    workers = list(getattr(executor, "_processes", {}))  # their pids
     executor.shutdown(wait=False, kill_workers=True)
-    for worker in workers:  # now: shutdown's own kill waits for its manager thread, which may not run before exit,
-        worker.kill()  # and a live worker holds our stdout and stderr open (a pipe's reader would wait for it)
+    for pid in workers:  # now: shutdown's own kill waits for its manager thread, which may not run before exit,
+        try:  # and a live worker holds our stdout and stderr open (a pipe's reader would wait for it)
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone already
+            pass
 
 
 def _watch_parent(parent: int) -> None:
