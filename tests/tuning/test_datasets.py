@@ -181,7 +181,7 @@ def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, sourc
         load_dataset(spec, target="label")
 
 
-def test_digits_read_without_scikit_learn_equal_load_digits():
+def test_digits_read_without_scikit_learn_equal_load_digits(tmp_path):
     import subprocess
     import sys
 
@@ -191,8 +191,8 @@ def test_digits_read_without_scikit_learn_equal_load_digits():
     assert dataset.X.dtype == bunch.data.dtype and np.array_equal(dataset.X, bunch.data)
     assert dataset.y.dtype == np.int64 and np.array_equal(dataset.y, bunch.target)
     assert dataset.classes == [str(c) for c in bunch.target_names] and dataset.image_shape == (8, 8)
-    code = ("import sys; from tuning.datasets import load_dataset; load_dataset('digits'); "
-            "print('sklearn' in sys.modules)")
+    code = ("import sys; from tuning.config import load_experiment; from tuning.prepare import prepare; "
+            f"prepare(load_experiment(), {str(tmp_path / 'exp')!r}); print('sklearn' in sys.modules)")
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert imported.strip() == "False"
 
