@@ -18,19 +18,15 @@ import json
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.gridsearch_job import fit_and_test, grid_search  # noqa: E402
 from tuning.config import load_experiment  # noqa: E402
 from tuning.datasets import load_dataset  # noqa: E402
 from tuning.runner import run_experiment  # noqa: E402
 from tuning.splits import split  # noqa: E402
-
-GRID = {"lr": [0.01, 0.05, 0.1], "batch_size": [16, 32, 64], "hidden_units": [32, 64, 128]}
 
 
 def run_ours(n_jobs: int, repeats: int) -> tuple[float, object]:
@@ -43,29 +39,12 @@ def run_ours(n_jobs: int, repeats: int) -> tuple[float, object]:
 
 
 def run_sklearn(n_jobs: int) -> tuple[float, float, dict]:
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV, PredefinedSplit
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MinMaxScaler
-
+    """benchmarks/gridsearch_job.py's GridSearchCV on the runner's exact split, timed from its fit to its test."""
     experiment = load_experiment()
     splits = split(load_dataset("digits"), 0.2, 0.2, experiment.seed)  # the runner's exact split
-    X = np.concatenate([splits.X_train, splits.X_val])
-    y = np.concatenate([splits.y_train, splits.y_val])
-    folds = np.r_[np.full(len(splits.y_train), -1), np.zeros(len(splits.y_val), dtype=int)]
-    mlp = MLPClassifier(solver="sgd", momentum=0.9, nesterovs_momentum=False, alpha=0.0, max_iter=30,
-                        early_stopping=False, tol=0.0, n_iter_no_change=10**6, random_state=0)
-    grid = {"mlpclassifier__learning_rate_init": GRID["lr"], "mlpclassifier__batch_size": GRID["batch_size"],
-            "mlpclassifier__hidden_layer_sizes": [(h,) for h in GRID["hidden_units"]]}
-    search = GridSearchCV(make_pipeline(MinMaxScaler(), mlp), grid, cv=PredefinedSplit(folds), n_jobs=n_jobs,
-                          refit=True)
+    search = grid_search(splits.y_train, splits.y_val, n_jobs)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y)
-        X_test, y_test = splits.test()
-        test_accuracy = search.score(X_test, y_test)
+    test_accuracy = fit_and_test(search, splits.X_train, splits.y_train, splits.X_val, splits.y_val, *splits.test())
     return time.perf_counter() - start, test_accuracy, search.best_params_
 
 

@@ -119,3 +119,15 @@ def test_force_says_where_the_old_files_went_and_report_prints_what_run_printed(
     report = main("report", folder)
     header = [line for line in result.stdout.splitlines() if line.lstrip().startswith("rank")]
     assert header and header[0] in report.stdout.splitlines()  # the same columns, in the same order
+
+
+def test_timings_prints_every_phase_on_stderr(tmp_path):
+    result = cli("run", "--out", str(tmp_path / "exp"), *sets(QUICK), "--timings", "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    phases = [line.split()[1] for line in lines]
+    assert phases == ["start-up", "data", "search", "refit+test", "plots+report", "other", "total"], lines
+    seconds = [float(line.split()[2]) for line in lines]
+    assert all(s >= 0 for s in seconds) and abs(sum(seconds[:-1]) - seconds[-1]) < 0.01, lines
+    assert "timing:" not in result.stdout
+    assert "timing:" not in cli("run", "--out", str(tmp_path / "exp"), *sets(QUICK), "--quiet").stderr

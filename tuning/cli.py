@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
@@ -74,6 +75,9 @@ def _add_run(sub) -> None:
     run.add_argument("--force", action="store_true",
                      help="replace an experiment with a different config in the folder (old files moved aside)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no leaderboard")
+    run.add_argument("--timings", action="store_true",
+                     help="at the end, print on stderr how long each phase took (start-up, data, search, "
+                          "refit and test, plots and report, total)")
     run.set_defaults(handler=command_run)
 
 
@@ -123,16 +127,22 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, experiment) -> int:
+    from . import prepare, progress, runner  # noqa: F401  (imported here, `--timings` counts them as start-up)
     from .api import run
+    from .executor import release_workers
     from .report import format_leaderboard, importance_line
 
+    imported = time.perf_counter()
     live = not args.quiet and sys.stderr.isatty()  # a bar and status lines for a person watching, not for a log
 
     def status(text: str) -> None:
         if live:
             print(text, file=sys.stderr, flush=True)
 
-    result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+    try:
+        result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+    finally:
+        release_workers()  # this process ends next: its idle workers need not be joined at exit
     summary, objective = result.summary, result.objective
     if summary.replaced:
         print(f"the experiment that was in {summary.folder} is now in {summary.replaced}/")
@@ -142,15 +152,37 @@ def _run(args: argparse.Namespace, experiment) -> int:
     unit = f"trial-rungs ({summary.n_trials} trials, {summary.rungs} rungs)" if summary.rungs else "trials"
     print(f"{summary.n_run} {unit} run" + (f", {summary.n_resumed} resumed from the folder" if summary.n_resumed
                                              else "")
-          + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots), "
-          f"on {max(summary.n_workers, 1)} worker(s)")
+          + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots)"
+          + (f"; {summary.in_process}" if summary.in_process else f", on {max(summary.n_workers, 1)} worker(s)"))
     print(_best_lines(result.best, objective.column))
     if line := importance_line(result):
         print(line)
     for line in result.best.get("advice", []):
         print(f"note: {one_line(line)}")
     print(f"results in {summary.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
+    if args.timings:
+        sys.stdout.flush()
+        print(format_timings(args.started, imported, summary.stamps, time.perf_counter()), file=sys.stderr)
     return 0
+
+
+TIMED_PHASES = (("start-up", "imported"), ("data", "prepared"), ("search", "searched"), ("refit+test", "refitted"),
+                ("plots+report", "rendered"))
+
+
+def format_timings(started: float, imported: float, stamps: dict[str, float], ended: float) -> str:
+    """One `timing: PHASE SECONDS s (SHARE%)` line per phase of a run, from time.perf_counter() stamps: start-up
+    (imports, from `started`), data (loading, splitting, scaling), search, refit+test, plots+report, the rest
+    (reading the results back, the summary) and the total. Interpreter exit comes after and is not counted."""
+    marks, last, lines = {"imported": imported, **stamps}, started, []
+    total = ended - started
+    for name, stamp in TIMED_PHASES:
+        if stamp in marks:
+            lines.append((name, marks[stamp] - last))
+            last = marks[stamp]
+    lines += [("other", ended - last), ("total", total)]
+    return "\n".join(f"timing: {name:<13}{seconds:7.3f} s ({100 * seconds / max(total, 1e-9):5.1f}%)"
+                     for name, seconds in lines)
 
 
 def _best_lines(best: dict, key: str) -> str:
@@ -225,12 +257,17 @@ def _os_error(exc: OSError) -> str:
     return f"{path}: {exc.strerror or exc}" if path is not None else f"{type(exc).__name__}: {exc}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the exit code (0 ok, 1 nothing could be selected, 2 bad input, 130 interrupted)."""
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
+    """Entry point: returns the exit code (0 ok, 1 nothing could be selected, 2 bad input, 130 interrupted).
+
+    `started` is the time.perf_counter() the process started at, for `--timings` (default: now).
+    """
+    started = time.perf_counter() if started is None else started
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "run")  # `python main.py [options]` is `run`
     args = build_parser().parse_args(argv)
+    args.started = started
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

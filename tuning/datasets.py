@@ -48,7 +48,26 @@ class Dataset:
 
 
 # ----------------------------------------------------------------------------- loading
+def _bundled_digits() -> tuple[np.ndarray, np.ndarray] | None:
+    """(data, target) of scikit-learn's digits, read from its bundled CSV as `load_digits` reads it, without
+    importing scikit-learn (about a second with scipy: the default experiment's data need none of it); None
+    where the file is not where this scikit-learn version keeps it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, mode="rt", encoding="utf-8") as f:
+                table = np.loadtxt(f, delimiter=",")
+            return table[:, :-1], table[:, -1].astype(int, copy=False)
+    return None
+
+
 def _builtin(name: str) -> Dataset:
+    if name == "digits" and (bundled := _bundled_digits()) is not None:
+        data, target = bundled
+        return Dataset(name, data, target.astype(np.int64), "classification", [str(c) for c in range(10)], (8, 8))
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -156,6 +157,25 @@ def _pool(workers: int):
 
     return get_reusable_executor(max_workers=workers, timeout=WORKER_IDLE_SECONDS, initializer=_watch_parent,
                                  initargs=(os.getpid(),))
+
+
+def release_workers() -> None:
+    """End this process's idle local workers now, without waiting for them (they have no trial left: loky's
+    exit handler would otherwise send each a stop and join it, a few tenths of a second at exit). For a
+    process about to end; a later search in this process starts a new pool."""
+    import sys
+
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is None:
+        return
+    workers = list(getattr(executor, "_processes", {}))  # their pids
+    executor.shutdown(wait=False, kill_workers=True)
+    for pid in workers:  # now: shutdown's own kill waits for its manager thread, which may not run before exit,
+        try:  # and a live worker holds our stdout and stderr open (a pipe's reader would wait for it)
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone already
+            pass
 
 
 def _watch_parent(parent: int) -> None:

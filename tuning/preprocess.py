@@ -33,12 +33,15 @@ class Affine:
 
     @classmethod
     def fit(cls, kind: str, X: np.ndarray) -> Affine:
-        """Fit the named scaler (minmax, standard, none) on training rows with scikit-learn."""
-        from sklearn.preprocessing import MinMaxScaler, StandardScaler
-
+        """Fit the named scaler (minmax, standard, none) on training rows: scikit-learn's MinMaxScaler /
+        StandardScaler (min-max by `minmax_scale`, its arithmetic without importing scikit-learn)."""
         n = X.shape[1]
         if kind == "none" or n == 0:
             return cls(np.ones(n), np.zeros(n))
+        if kind == "minmax" and (own := minmax_scale(X)) is not None:
+            return cls(*own)
+        from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
         if kind == "minmax":
             scaler = MinMaxScaler().fit(X)
             return cls(scaler.scale_.copy(), scaler.min_.copy())
@@ -61,6 +64,25 @@ class Affine:
     @classmethod
     def from_dict(cls, d: dict) -> Affine:
         return cls(np.asarray(d["mul"], dtype=np.float64), np.asarray(d["add"], dtype=np.float64))
+
+
+def minmax_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale_, min_) of `MinMaxScaler().fit(X)`, the same numbers by the same arithmetic in X's float type
+    (float64 for integers), without importing scikit-learn (with scipy, about a second); None where scikit-learn
+    should judge the input itself (not a numeric 2-D array, no rows, a column with NaN or inf). Equality with
+    scikit-learn's is tested."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) == 0 or X.dtype.kind not in "biuf":
+        return None
+    if X.dtype not in (np.float64, np.float32, np.float16):
+        X = X.astype(np.float64)
+    data_min, data_max = X.min(axis=0), X.max(axis=0)
+    if not (np.isfinite(data_min).all() and np.isfinite(data_max).all()):
+        return None
+    low, high = np.asarray(0, dtype=X.dtype), np.asarray(1, dtype=X.dtype)
+    data_range = data_max - data_min
+    data_range[data_range < 10 * np.finfo(data_range.dtype).eps] = 1.0  # constant columns: scale 1
+    scale = (high - low) / data_range
+    return scale, low - data_min * scale
 
 
 @dataclass

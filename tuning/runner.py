@@ -7,9 +7,10 @@ again resumes: stored trials are skipped.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from .config import Experiment
 from .errors import RunFailed
 from .executor import open_executor
 from .halving import search_halving
+from .network import layer_sizes
 from .prepare import Prepared, claim_folder, prepare
 from .refit import finalize
 from .report import render
@@ -26,6 +28,8 @@ from .select import leaderboard
 from .splits import Splits
 from .store import RUNS_FILE, FolderLock
 from .tpe import search_tpe
+from .trial import TrialSpec
+from .trial_data import TrialData
 
 
 @dataclass
@@ -45,6 +49,10 @@ class RunResult:
     n_workers: int
     splits: Splits
     replaced: Path | None = None  # where force=True moved a replaced experiment's files
+    # time.perf_counter() when each phase ended: "prepared" (run_experiment entered, the data loaded and
+    # split), "searched", "refitted" (and tested), "rendered" (plots and report.md; absent without them)
+    stamps: dict[str, float] = field(default_factory=dict)
+    in_process: str = ""  # why the trials ran in this process although n_jobs asked for all cores ("": they did not)
 
 
 def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
@@ -59,15 +67,20 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
     status = on_status or (lambda text: None)
     start = time.perf_counter()
     prep = prepared or prepare(experiment, out, force)
+    stamps = {"prepared": time.perf_counter()}
     folder = prep.folder
     search_settings = {**experiment.search, "n_jobs": experiment.search["n_jobs"] if n_jobs is None else n_jobs}
+    in_process = small_enough_for_this_process(prep, search_settings)
+    if in_process:
+        search_settings["n_jobs"] = 1
     search = {"halving": search_halving, "tpe": search_tpe}.get(experiment.search["strategy"], search_all)
     # The executor opens before anything is written, so an unreachable scheduler leaves the folder as it was;
     # its scratch data goes inside the folder, where the next run clears it should this process be killed.
     with open_executor(search_settings, max(len(prep.specs), 2), folder) as executor, FolderLock(folder):
         replaced = claim_folder(prep)
         tally = search(prep, executor, on_trial)
-        search_seconds = time.perf_counter() - start
+        stamps["searched"] = time.perf_counter()
+        search_seconds = stamps["searched"] - start
         workers = min(executor.workers, tally.run)
         runs = pd.read_csv(folder / RUNS_FILE)
         board = leaderboard(runs, prep.params, prep.objective)
@@ -78,8 +91,50 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
             if render_report:  # report.md shows what every trial did
                 render(folder)
             raise
+        stamps["refitted"] = time.perf_counter()
         if render_report:
             status("drawing the plots and report.md...")
             render(folder)
+            stamps["rendered"] = time.perf_counter()
     return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,
-                     time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced)
+                     time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced,
+                     stamps, in_process)
+
+
+# What a trial's training costs, fitted on digits trials (2-core machine, one BLAS thread): a fixed part (building
+# the model, metrics, the record), per optimizer step, and per row x weight of each epoch (forward and backward).
+TRIAL_SECONDS, STEP_SECONDS, ROW_WEIGHT_SECONDS = 0.02, 60e-6, 1.4e-10
+IN_PROCESS_BELOW_SECONDS = 1.0  # below this much training, starting workers costs more than it saves
+
+
+def estimated_seconds(spec: TrialSpec, data: TrialData) -> float:
+    """About how long one trial trains in one process (an estimate from its size: epochs, rows, batches, weights)."""
+    train = spec.train
+    widths = layer_sizes(train, data.n_features, data.n_outputs)
+    weights = sum(a * b for a, b in zip(widths, widths[1:]))
+    rows, epochs = len(data.y_train), spec.last_epoch - spec.start_epoch
+    steps = math.ceil(rows / train["batch_size"])
+    return TRIAL_SECONDS + epochs * (steps * STEP_SECONDS + (rows + len(data.y_val)) * weights * ROW_WEIGHT_SECONDS)
+
+
+def small_enough_for_this_process(prep: Prepared, search: dict) -> str:
+    """Why this grid or random search's trials should run in this process ("" if not): only when n_jobs asks for
+    every core (-1) on local workers and the training still to do is estimated under IN_PROCESS_BELOW_SECONDS,
+    which workers would not win back (they take a few tenths of a second to start). Results are the same either
+    way: every trial runs with one BLAS thread and its own seed."""
+    if search["n_jobs"] != -1 or search["backend"] != "loky" or search["strategy"] not in ("grid", "random"):
+        return ""
+    stored: set = set()
+    if (prep.folder / RUNS_FILE).is_file():
+        try:
+            stored = set(pd.read_csv(prep.folder / RUNS_FILE, usecols=["trial_id"])["trial_id"])
+        except (OSError, ValueError, pd.errors.ParserError):
+            pass  # the search will say what is wrong with the file
+    try:
+        seconds = sum(estimated_seconds(spec, prep.data[spec.fold]) for spec in prep.specs
+                      if spec.trial_id not in stored)
+    except (KeyError, TypeError, IndexError):
+        return ""  # settings this estimate does not know: workers, as asked
+    if seconds >= IN_PROCESS_BELOW_SECONDS:
+        return ""
+    return f"in this process: about {seconds:.1f} s of training, less than starting workers would save"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 
 import numpy as np
@@ -178,3 +179,77 @@ def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, sourc
     spec = source if source == "iris" else str(tmp_path / source)
     with pytest.raises(UserError, match=r"data.target = 'label' applies to a CSV file's columns, but .* is not a CSV"):
         load_dataset(spec, target="label")
+
+
+def test_digits_read_without_scikit_learn_equal_load_digits(tmp_path):
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    bunch, dataset = load_digits(), load_dataset("digits")
+    assert dataset.X.dtype == bunch.data.dtype and np.array_equal(dataset.X, bunch.data)
+    assert dataset.y.dtype == np.int64 and np.array_equal(dataset.y, bunch.target)
+    assert dataset.classes == [str(c) for c in bunch.target_names] and dataset.image_shape == (8, 8)
+    code = ("import sys; from tuning.config import load_experiment; from tuning.prepare import prepare; "
+            f"prepare(load_experiment(), {str(tmp_path / 'exp')!r}); print('sklearn' in sys.modules)")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "False"
+
+
+@pytest.mark.parametrize("n, test_size", [(10, 0.2), (37, 0.25), (150, 0.2), (151, 0.33), (1797, 0.2), (1150, 0.1)])
+@pytest.mark.parametrize("classes", [None, "balanced", "skewed", "labels"])
+def test_holdout_equals_train_test_split(n, test_size, classes):
+    from sklearn.model_selection import train_test_split
+
+    from tuning.splits import holdout
+
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        y = {None: None, "balanced": np.arange(n) % 3, "skewed": np.minimum(rng.geometric(0.4, n), 5),
+             "labels": rng.choice(np.array([-7, 3, 11, 40]), n, p=[0.1, 0.2, 0.3, 0.4])}[classes]
+        if y is not None and np.unique(y, return_counts=True)[1].min() < 2:
+            y[:2] = y[2]  # scikit-learn needs two rows of every class; tested below
+        try:
+            expected = train_test_split(np.arange(n), test_size=test_size, random_state=seed, stratify=y)
+        except ValueError as exc:  # too few rows for the classes: the same refusal
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                holdout(n, test_size, seed, y)
+            continue
+        got = holdout(n, test_size, seed, y)
+        assert len(got) == 2 and all(g.dtype == e.dtype and np.array_equal(g, e) for g, e in zip(got, expected))
+
+
+def test_holdout_refuses_what_train_test_split_refuses():
+    from sklearn.model_selection import train_test_split
+
+    from tuning.splits import holdout
+
+    for n, test_size, y in [(10, 0.2, np.array([0] * 9 + [1])), (5, 0.2, np.arange(5) % 3), (3, 0.9, None)]:
+        with pytest.raises(ValueError) as theirs:
+            train_test_split(np.arange(n), test_size=test_size, random_state=0, stratify=y)
+        with pytest.raises(ValueError) as ours:
+            holdout(n, test_size, 0, y)
+        assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int64, np.uint8, bool])
+def test_minmax_scale_equals_minmax_scaler(dtype):
+    from sklearn.preprocessing import MinMaxScaler
+
+    from tuning.preprocess import minmax_scale
+
+    for seed, shape in enumerate([(1, 3), (2, 1), (17, 5), (200, 64), (1000, 12)]):
+        rng = np.random.default_rng(seed)
+        spread = [1e-3, 1, 10] if dtype is np.float16 else [1e-9, 1, 1e3]  # within float16's range
+        X = (rng.normal(0, 50, shape) * rng.choice(spread, shape[1])).astype(dtype) if dtype is not bool \
+            else rng.random(shape) < 0.5
+        if shape[1] > 2:
+            X[:, 1] = X[0, 1]  # a constant column
+        scaler = MinMaxScaler().fit(X)
+        scale, add = minmax_scale(X)
+        for ours, theirs in ((scale, scaler.scale_), (add, scaler.min_)):
+            assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+        fitted = Affine.fit("minmax", X)
+        assert np.array_equal(fitted.mul, scaler.scale_) and np.array_equal(fitted.add, scaler.min_)
+    assert minmax_scale(np.array([[1.0, np.nan], [2.0, 3.0]])) is None  # left to scikit-learn

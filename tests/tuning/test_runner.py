@@ -17,7 +17,7 @@ from tuning.errors import UserError
 from tuning.objective import Objective
 from tuning.prepare import prepare
 from tuning.preprocess import Preprocessor
-from tuning.runner import run_experiment
+from tuning.runner import run_experiment, small_enough_for_this_process
 from tuning.select import leaderboard, select_best
 
 ACCURACY = Objective.for_task("classification")
@@ -56,6 +56,16 @@ def test_n_jobs_1_and_2_give_identical_csvs(tmp_path, quick_overrides):
         assert best["run"].pop("refit_seconds") > 0 and best["run"].pop("search_seconds") > 0
         best["run"].pop("workers")
     assert best_one == best_two
+
+
+def test_a_small_search_on_all_cores_runs_in_this_process_with_the_same_results(tmp_path, quick_overrides):
+    auto, in_here = _run(tmp_path, quick_overrides, "auto", n_jobs=-1)
+    assert auto.in_process.startswith("in this process") and auto.n_workers == 1
+    asked, two = _run(tmp_path, quick_overrides, "two", n_jobs=2)  # a count asked for is a count given
+    assert asked.in_process == "" and asked.n_workers == 2
+    assert_same_csvs(in_here, two)
+    big = load_experiment(None, [*quick_overrides, "train.epochs=5000"])  # too much training for one process
+    assert small_enough_for_this_process(prepare(big, tmp_path / "big"), {**big.search, "n_jobs": -1}) == ""
 
 
 def test_a_second_run_resumes_and_runs_nothing_twice(tmp_path, quick_overrides):
