@@ -73,12 +73,20 @@ def minmax_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     scikit-learn's is tested."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) == 0 or X.dtype.kind not in "biuf":
         return None
-    if X.dtype not in (np.float64, np.float32, np.float16):
-        X = X.astype(np.float64)
-    data_min, data_max = X.min(axis=0), X.max(axis=0)
+    X = X.astype(minmax_dtype(X.dtype), copy=False)
+    return minmax_from_range(X.min(axis=0), X.max(axis=0))
+
+
+def minmax_dtype(dtype: np.dtype) -> np.dtype:
+    """The float type MinMaxScaler computes in for input of `dtype`: its own float type, float64 for the rest."""
+    return dtype if dtype in (np.float64, np.float32, np.float16) else np.dtype(np.float64)
+
+
+def minmax_from_range(data_min: np.ndarray, data_max: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """MinMaxScaler's (scale_, min_) from the columns' minima and maxima (None when one is not finite)."""
     if not (np.isfinite(data_min).all() and np.isfinite(data_max).all()):
         return None
-    low, high = np.asarray(0, dtype=X.dtype), np.asarray(1, dtype=X.dtype)
+    low, high = np.asarray(0, dtype=data_min.dtype), np.asarray(1, dtype=data_min.dtype)
     data_range = data_max - data_min
     data_range[data_range < 10 * np.finfo(data_range.dtype).eps] = 1.0  # constant columns: scale 1
     scale = (high - low) / data_range

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import Affine, Preprocessor, TargetScale, is_table
+from .preprocess import Affine, Preprocessor, TargetScale, is_table, minmax_dtype, minmax_from_range
 from .splits import Splits, rows
 
 ARRAYS = ("X_train", "y_train", "X_val", "y_val")
@@ -125,12 +125,25 @@ def fit_rows(X: np.ndarray, index: np.ndarray, scale: str) -> Preprocessor:
         return Preprocessor.fit(rows(X, index), scale)  # a scaler this module does not know: as it was
     if scale != "minmax" or n == 0:
         return Preprocessor(None, n, Affine.fit(scale, X[:0]), impute=False)
-    from sklearn.preprocessing import MinMaxScaler
+    if len(index) and X.dtype.kind in "biuf" and (own := _minmax_by_rows(X, index)) is not None:
+        return Preprocessor(None, n, Affine(*own), impute=False)
+    from sklearn.preprocessing import MinMaxScaler  # NaN or inf in a column: scikit-learn judges them
 
     scaler = MinMaxScaler()
     for start in range(0, len(index), SLICE_ROWS):
         scaler.partial_fit(X[index[start:start + SLICE_ROWS]])
     return Preprocessor(None, n, Affine(scaler.scale_.copy(), scaler.min_.copy()), impute=False)
+
+
+def _minmax_by_rows(X: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`minmax_scale(X[index])` from the minima and maxima of a slice of rows at a time (exact in any order)."""
+    dtype = minmax_dtype(X.dtype)
+    low = high = None
+    for start in range(0, len(index), SLICE_ROWS):
+        chunk = X[index[start:start + SLICE_ROWS]].astype(dtype, copy=False)
+        low = chunk.min(axis=0) if low is None else np.minimum(low, chunk.min(axis=0))
+        high = chunk.max(axis=0) if high is None else np.maximum(high, chunk.max(axis=0))
+    return minmax_from_range(low, high)
 
 
 def _standard_by_columns(X: np.ndarray, index: np.ndarray) -> Affine:
