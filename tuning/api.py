@@ -39,7 +39,8 @@ def run(experiment: Experiment | dict, out: str | Path | None = None, n_jobs: in
                                  on_status=on_status)
     finally:
         bar.close()
-    results = read_results(summary.folder)
+    results = summary.results or read_results(summary.folder)  # the report's reading: its importance computed once
+    summary.results = None  # no cycle: the results hold the summary
     results.summary = summary
     return results
 

@@ -65,6 +65,10 @@ class Executor:
             cached = self._shared[id(data)] = (data, data.share(self._scratch / str(len(self._shared))))
         return cached[1]
 
+    def plot_pool(self):
+        """Worker processes the plots can be drawn on (a concurrent.futures executor), or None: draw here."""
+        return None
+
     def close(self) -> None:
         """Release workers and remove the scratch folder."""
         self._shared.clear()
@@ -91,6 +95,7 @@ class LocalPool(Executor):
     def __init__(self, n_jobs: int = 1, scratch_parent: Path | None = None, task=None) -> None:
         super().__init__(scratch_parent)
         self.n_jobs, self._task = n_jobs, task
+        self._started = False  # whether the search started workers (which the plots may then use)
 
     @property
     def task(self):
@@ -102,11 +107,18 @@ class LocalPool(Executor):
 
         return max(1, joblib.effective_n_jobs(self.n_jobs))
 
+    def plot_pool(self):
+        """The search's own workers, two or more: they draw the figures at once while this process waits (and
+        never imports matplotlib). With one worker, or none started (trials run here, or all resumed), the
+        figures are drawn here: starting workers for them would cost about what they save."""
+        return _pool(self.workers) if self._started and self.workers >= 2 else None
+
     def run(self, specs: list[TrialSpec], data: list[TrialData]) -> Iterator[TrialRecord]:
         workers = min(self.workers, len(specs))
         if workers <= 1:
             yield from (self.task(spec, data[spec.fold], TRIAL_BLAS_THREADS) for spec in specs)
             return
+        self._started = True
         shared = [self.shared(fold) for fold in data]  # workers map the arrays instead of receiving copies
         queue = list(reversed(specs))
         while queue:

@@ -23,6 +23,7 @@ from .network import layer_sizes
 from .prepare import Prepared, claim_folder, prepare
 from .refit import finalize
 from .report import render
+from .results import Results
 from .search import OnTrial, search_all
 from .select import leaderboard
 from .splits import Splits
@@ -53,6 +54,7 @@ class RunResult:
     # split), "searched", "refitted" (and tested), "rendered" (plots and report.md; absent without them)
     stamps: dict[str, float] = field(default_factory=dict)
     in_process: str = ""  # why the trials ran in this process although n_jobs asked for all cores ("": they did not)
+    results: Results | None = None  # the folder as the plots and report.md read it (None without them)
 
 
 def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs: int | None = None,
@@ -92,13 +94,14 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, n_jobs
                 render(folder)
             raise
         stamps["refitted"] = time.perf_counter()
+        results = None
         if render_report:
             status("drawing the plots and report.md...")
-            render(folder)
+            results, _, _ = render(folder, executor.plot_pool())
             stamps["rendered"] = time.perf_counter()
     return RunResult(folder, board, best, len(prep.specs), tally.run, tally.resumed, tally.rungs,
                      time.perf_counter() - start, search_seconds, tally.fit_seconds, workers, prep.splits, replaced,
-                     stamps, in_process)
+                     stamps, in_process, results)
 
 
 # What a trial's training costs, fitted on digits trials (2-core machine, one BLAS thread): a fixed part (building
