@@ -144,7 +144,7 @@ def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = bytearray(f.read())  # writable, so the split can move its rows in place rather than copy them
     except (OSError, EOFError) as exc:
         raise UserError(f"data: cannot read {path}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:

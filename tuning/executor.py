@@ -63,6 +63,7 @@ class Executor:
                 self._scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self._scratch_parent))
             # Holding `data` keeps its id from being reused by another object.
             cached = self._shared[id(data)] = (data, data.share(self._scratch / str(len(self._shared))))
+            data.release()  # workers read the files; this process rebuilds the rows only if it needs them again
         return cached[1]
 
     def plot_pool(self):
