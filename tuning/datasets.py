@@ -48,26 +48,45 @@ class Dataset:
 
 
 # ----------------------------------------------------------------------------- loading
-def _bundled_digits() -> tuple[np.ndarray, np.ndarray] | None:
-    """(data, target) of scikit-learn's digits, read from its bundled CSV as `load_digits` reads it, without
-    importing scikit-learn (about a second with scipy: the default experiment's data need none of it); None
-    where the file is not where this scikit-learn version keeps it."""
+BUNDLED_CSV = {"iris": "iris.csv", "wine": "wine_data.csv", "breast_cancer": "breast_cancer.csv"}
+
+
+def _bundled_file(name: str) -> Path | None:
+    """The path of a data file scikit-learn bundles, found without importing scikit-learn (about a second with
+    scipy: the built-in sets need none of it); None where this scikit-learn version keeps it elsewhere."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        path = Path(folder) / "datasets" / "data" / name
         if path.is_file():
-            with gzip.open(path, mode="rt", encoding="utf-8") as f:
-                table = np.loadtxt(f, delimiter=",")
-            return table[:, :-1], table[:, -1].astype(int, copy=False)
+            return path
     return None
 
 
+def _bundled(name: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """(data, target, class names) of a built-in classification set, read from scikit-learn's bundled file as
+    its `load_<name>` reads it (equality is tested); None when the file is not there."""
+    if name == "digits":
+        path = _bundled_file("digits.csv.gz")
+        if path is None:
+            return None
+        with gzip.open(path, mode="rt", encoding="utf-8") as f:
+            table = np.loadtxt(f, delimiter=",")
+        return table[:, :-1], table[:, -1].astype(np.int64), [str(c) for c in range(10)]
+    path = _bundled_file(BUNDLED_CSV.get(name, ""))
+    if path is None:
+        return None
+    with path.open(encoding="utf-8") as f:  # header: n_samples, n_features, class names; then features, class
+        names = f.readline().strip().split(",")[2:]
+        table = np.loadtxt(f, delimiter=",", ndmin=2)
+    return table[:, :-1], table[:, -1].astype(np.int64), names
+
+
 def _builtin(name: str) -> Dataset:
-    if name == "digits" and (bundled := _bundled_digits()) is not None:
-        data, target = bundled
-        return Dataset(name, data, target.astype(np.int64), "classification", [str(c) for c in range(10)], (8, 8))
+    if (bundled := _bundled(name)) is not None:
+        data, target, classes = bundled
+        return Dataset(name, data, target, "classification", classes, (8, 8) if name == "digits" else None)
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()

@@ -181,6 +181,16 @@ def test_a_target_column_for_a_source_without_columns_is_refused(tmp_path, sourc
         load_dataset(spec, target="label")
 
 
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer"])
+def test_bundled_sets_read_without_scikit_learn_equal_its_loaders(name):
+    from sklearn import datasets
+
+    bunch, dataset = getattr(datasets, f"load_{name}")(), load_dataset(name)
+    assert dataset.X.dtype == bunch.data.dtype and np.array_equal(dataset.X, bunch.data)
+    assert dataset.y.dtype == np.int64 and np.array_equal(dataset.y, bunch.target)
+    assert dataset.classes == [str(c) for c in bunch.target_names] and dataset.task == "classification"
+
+
 def test_digits_read_without_scikit_learn_equal_load_digits(tmp_path):
     import subprocess
     import sys

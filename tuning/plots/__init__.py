@@ -83,7 +83,7 @@ def _draw(results: Results, names: list[str]) -> list[str]:
             path.unlink(missing_ok=True)
             continue
         with atomic_open(path, "wb") as f:  # a full disk leaves the old PNG, never half a new one
-            fig.savefig(f, format="png")
+            fig.savefig(f, format="png", pil_kwargs={"compress_level": 1})  # the same pixels, 9% larger, faster
         drawn.append(name)
     return drawn
 
