@@ -17,7 +17,7 @@ from .importance import summary as importance_summary
 from .objective import Objective
 from .results import Results, read_results
 from .select import selectable, why_nothing_is_selectable
-from .store import IMPORTANCE_FILE, REPORT_FILE
+from .store import IMPORTANCE_FILE, IMPORTANCE_SOURCE, REPORT_FILE
 from .trial import TrialStatus
 
 
@@ -140,6 +140,7 @@ def write_importance(results: Results) -> Path:
     path = results.folder / IMPORTANCE_FILE
     with atomic_open(path) as f:
         results.importance.to_csv(f, index=False)
+    write_text(results.folder / IMPORTANCE_SOURCE, results.importance_source)  # after it: a stale key never matches
     return path
 
 

@@ -29,11 +29,12 @@ PREDICTIONS_FILE = "test_predictions.csv"  # the final model on the test split: 
 RUNGS_FILE, CHECKPOINTS_DIR = "rungs.csv", "checkpoints"  # successive halving: its journal and saved states
 DATA_FILE = "data.json"  # which data the trials saw: a resume on changed data is refused
 IMPORTANCE_FILE = "importance.csv"  # each searched parameter's share of the validation score's variance
+IMPORTANCE_SOURCE = ".importance-source"  # a digest of the files importance.csv was computed from: its cache key
 SCRATCH_PREFIX = ".scratch-"  # memory-mapped copies of the data for local workers, removed after the run
 DAMAGED = "delete that line (its trial runs again) or use force=True to start over (old files are moved aside)"
 # Everything a run writes; moved aside together when force=True replaces an experiment.
 OUTPUTS = (RUNS_FILE, HISTORY_FILE, CONFIG_FILE, DATA_FILE, BEST_FILE, MODEL_FILE, PREDICTIONS_FILE, REPORT_FILE,
-           PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR, IMPORTANCE_FILE)
+           PLOTS_DIR, RUNGS_FILE, CHECKPOINTS_DIR, IMPORTANCE_FILE, IMPORTANCE_SOURCE)
 
 @dataclass(frozen=True)
 class Columns:

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.helpers import QUICK, main, run_quick
@@ -71,3 +72,26 @@ def test_report_on_a_folder_that_is_not_an_experiment(tmp_path):
     out = report_cli(tmp_path)
     assert out.returncode == 2 and "is not an experiment folder" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_importance_is_read_back_while_the_files_it_came_from_are_unchanged(tmp_path):
+    from tuning.report import render
+    from tuning.results import read_results
+
+    folder = tmp_path / "exp"
+    run_quick(folder, QUICK, render=True)
+    computed = read_results(folder).importance
+    assert (folder / ".importance-source").is_file() and not computed.empty
+    (folder / "importance.csv").write_text("param,importance\nlr,1.0\n")  # a cache that differs, to tell them apart
+    assert read_results(folder).importance["param"].tolist() == ["lr"]  # the files are unchanged: read back
+    runs = (folder / "runs.csv").read_text()
+    pd.read_csv(folder / "runs.csv").iloc[1:].to_csv(folder / "runs.csv", index=False)  # a trial fewer
+    fresh = tmp_path / "fresh"
+    shutil.copytree(folder, fresh)
+    (fresh / ".importance-source").unlink()
+    pd.testing.assert_frame_equal(read_results(folder).importance, read_results(fresh).importance)
+    (folder / "runs.csv").write_text(runs)
+    (folder / "importance.csv").write_text("garbage\x00")  # damaged: computed afresh
+    pd.testing.assert_frame_equal(read_results(folder).importance, computed)
+    render(folder)
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "importance.csv"), computed)
