@@ -81,7 +81,8 @@ def test_changed_config_is_refused_without_force(finished_folder, tmp_path):
     shutil.copytree(finished_folder, folder)
     result = main("run", "--out", folder, *sets(QUICK), "--set", "train.epochs=3")
     assert result.returncode == 2 and "train.epochs: 8 -> 3" in result.stderr and "--force" in result.stderr
-    assert main("run", "--out", folder, *sets(QUICK), "--set", "train.epochs=3", "--force").returncode == 0
+    forced = main("run", "--out", folder, *sets(QUICK), "--set", "train.epochs=3", "--force", "--no-plots")
+    assert forced.returncode == 0
 
 
 @pytest.mark.slow
@@ -95,7 +96,7 @@ def test_sigkill_mid_experiment_then_resume_loses_and_repeats_nothing(tmp_path):
     complete = runs_path.read_text().splitlines()[1:]
     assert len(complete) == 5 and not (folder / "best.json").exists()
 
-    resumed = main("run", "--out", folder, *args)
+    resumed = main("run", "--out", folder, *args, "--no-plots")  # what is under test is the CSVs
     assert resumed.returncode == 0, resumed.stderr
     assert "7 trials run, 5 resumed" in resumed.stdout
     runs = pd.read_csv(runs_path)
@@ -106,6 +107,17 @@ def test_sigkill_mid_experiment_then_resume_loses_and_repeats_nothing(tmp_path):
 
     run_quick(tmp_path / "fresh", overrides)  # uninterrupted
     assert_same_csvs(folder, tmp_path / "fresh")
+
+
+def test_no_plots_skips_the_figures_and_report_md_and_says_how_to_draw_them(tmp_path):
+    folder = tmp_path / "exp"
+    result = main("run", "--out", folder, *sets(QUICK), "--no-plots", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert not (folder / "plots").exists() and not (folder / "report.md").exists()
+    assert (folder / "best.json").is_file() and (folder / "model.npz").is_file()
+    assert f"no plots/ or report.md: python main.py report {folder} draws them" in result.stdout
+    assert "explains" not in result.stdout  # the importance is part of the report
+    assert main("report", folder).returncode == 0 and len(list((folder / "plots").glob("*.png"))) == 8
 
 
 def test_force_says_where_the_old_files_went_and_report_prints_what_run_printed(finished_folder, tmp_path):

@@ -13,14 +13,16 @@ from .results import Results, read_results
 
 
 def run(experiment: Experiment | dict, out: str | Path | None = None, n_jobs: int | None = None,
-        force: bool = False, progress: bool = False, on_status: Callable[[str], None] | None = None) -> Results:
+        force: bool = False, progress: bool = False, on_status: Callable[[str], None] | None = None,
+        plots: bool = True) -> Results:
     """Run (or resume) `experiment` into the folder `out` (default results/<name>) and read it back.
 
     `experiment` is an `Experiment` or a dict shaped as the experiment file (`Experiment.from_dict`).
     `n_jobs` overrides search.n_jobs; `force=True` replaces a different experiment found in `out` (its
     files are moved aside); `progress=True` shows a bar (a widget in Jupyter) with the best configuration's
-    mean score so far. Raises ConfigError or UserError on bad input, RunFailed when nothing could be
-    selected. The results' `summary` says how much ran, resumed and took.
+    mean score so far; `plots=False` skips plots/ and report.md (`tuning.load_results(folder)` and its
+    `plot_*` methods, or `python main.py report`, draw them later). Raises ConfigError or UserError on bad
+    input, RunFailed when nothing could be selected. The results' `summary` says how much ran, resumed and took.
     """
     from .prepare import prepare
     from .progress import Progress
@@ -36,7 +38,7 @@ def run(experiment: Experiment | dict, out: str | Path | None = None, n_jobs: in
     bar = Progress(prep, progress)
     try:
         summary = run_experiment(experiment, n_jobs=n_jobs, on_trial=bar.on_trial, prepared=prep,
-                                 on_status=on_status)
+                                 on_status=on_status, render_report=plots)
     finally:
         bar.close()
     results = summary.results or read_results(summary.folder)  # the report's reading: its importance computed once

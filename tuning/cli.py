@@ -75,6 +75,8 @@ def _add_run(sub) -> None:
     run.add_argument("--force", action="store_true",
                      help="replace an experiment with a different config in the folder (old files moved aside)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no leaderboard")
+    run.add_argument("--no-plots", action="store_true", dest="no_plots",
+                     help="skip plots/ and report.md (and the parameter importance): `report DIR` draws them later")
     run.add_argument("--timings", action="store_true",
                      help="at the end, print on stderr how long each phase took (start-up, data, search, "
                           "refit and test, plots and report, total)")
@@ -140,7 +142,8 @@ def _run(args: argparse.Namespace, experiment) -> int:
             print(text, file=sys.stderr, flush=True)
 
     try:
-        result = run(experiment, args.out, force=args.force, progress=live, on_status=status)
+        result = run(experiment, args.out, force=args.force, progress=live, on_status=status,
+                     plots=not args.no_plots)
     finally:
         release_workers()  # this process ends next: its idle workers need not be joined at exit
     summary, objective = result.summary, result.objective
@@ -155,11 +158,13 @@ def _run(args: argparse.Namespace, experiment) -> int:
           + f"; search {summary.search_seconds:.1f} s, {summary.wall_seconds:.1f} s in all (refit, test, plots)"
           + (f"; {summary.in_process}" if summary.in_process else f", on {max(summary.n_workers, 1)} worker(s)"))
     print(_best_lines(result.best, objective.column))
-    if line := importance_line(result):
+    if not args.no_plots and (line := importance_line(result)):
         print(line)
     for line in result.best.get("advice", []):
         print(f"note: {one_line(line)}")
-    print(f"results in {summary.folder}/ (runs.csv, history.csv, best.json, model.npz, plots/, report.md)")
+    made = "best.json, model.npz, plots/, report.md" if not args.no_plots else "best.json, model.npz; no plots/ " \
+        f"or report.md: python main.py report {summary.folder} draws them"
+    print(f"results in {summary.folder}/ (runs.csv, history.csv, {made})")
     if args.timings:
         sys.stdout.flush()
         print(format_timings(args.started, imported, summary.stamps, time.perf_counter()), file=sys.stderr)
