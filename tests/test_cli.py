@@ -51,7 +51,7 @@ def test_run_writes_the_folder_and_prints_a_leaderboard(tmp_path):
 def finished_folder(tmp_path_factory):
     """A finished quick experiment, made once; tests copy it before touching it."""
     folder = tmp_path_factory.mktemp("cli") / "exp"
-    assert main("run", "--out", folder, *sets(QUICK)).returncode == 0
+    assert main("run", "--out", folder, *sets(QUICK), "--no-plots").returncode == 0  # its tests need no figures
     return folder
 
 
@@ -134,7 +134,7 @@ def test_force_says_where_the_old_files_went_and_report_prints_what_run_printed(
 
 
 def test_timings_prints_every_phase_on_stderr(tmp_path):
-    result = cli("run", "--out", str(tmp_path / "exp"), *sets(QUICK), "--timings", "--quiet")
+    result = main("run", "--out", str(tmp_path / "exp"), *sets(QUICK), "--timings", "--quiet")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     phases = [line.split()[1] for line in lines]

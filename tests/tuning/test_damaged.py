@@ -96,7 +96,7 @@ def test_trials_whose_history_is_gone_run_again(folder, finished, cut):
 
 def test_the_cli_prints_a_repair_as_one_warning_line(folder):
     (folder / "history.csv").unlink()
-    result = main("run", "--out", folder, *sets(QUICK))
+    result = main("run", "--out", folder, *sets(QUICK), "--no-plots")
     assert result.returncode == 0
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and "lacks epochs of 8 stored trial(s)" in warnings[0]
