@@ -19,6 +19,8 @@ def end(code: int) -> None:
         sys.stderr.flush()
     except BrokenPipeError:  # `... | head` closed our stdout: nothing more to say
         pass
+    if "multiprocessing.util" in sys.modules:  # the workers' queues' semaphores: unlinked and unregistered, or
+        sys.modules["multiprocessing.util"]._run_finalizers()  # loky's tracker warns of "leaked semlock objects"
     os._exit(code)
 
 
