@@ -140,4 +140,4 @@ def small_enough_for_this_process(prep: Prepared, search: dict) -> str:
         return ""  # settings this estimate does not know: workers, as asked
     if seconds >= IN_PROCESS_BELOW_SECONDS:
         return ""
-    return f"in this process: about {seconds:.1f} s of training, less than starting workers would save"
+    return f"in this process: about {seconds:.1f} s of training to do, too little for starting workers to pay off"
