@@ -156,18 +156,27 @@ def test_labels_and_log_scale_detection():
     assert not is_geometric([10, 20, 30]) and not is_geometric([0.0, 0.2, 0.5]) and not is_geometric(["relu", "tanh"])
 
 
-def test_figures_drawn_on_worker_processes_are_the_same_pngs(classification, tmp_path):
-    from joblib.externals.loky import get_reusable_executor
+def test_figures_drawn_in_two_tasks_are_the_same_pngs(classification, tmp_path):
+    # Two tasks at once, as on the search's worker processes (threads here: the drawing is the same code, and
+    # what a task sends back is checked to pickle, as a process pool would need; the notebook runs the real
+    # thing on two worker processes).
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
 
+    from tuning.plots import _draw_in_worker
     from tuning.report import render
 
     folder = tmp_path / "pool"
     shutil.copytree(classification[0], folder)
     shutil.rmtree(folder / "plots")
-    results, paths, _ = render(folder, pool=get_reusable_executor(max_workers=2))
+    with ThreadPoolExecutor(2) as pool:
+        results, paths, _ = render(folder, pool=pool)
     assert {p.name for p in paths} == ALL
     for path in paths:
         assert path.read_bytes() == (classification[0] / "plots" / path.name).read_bytes(), path.name
-    assert "importance" in results.__dict__  # computed once, in the worker that drew its figure
+    assert "importance" in results.__dict__  # computed once, in the task that drew its figure
     pd.testing.assert_frame_equal(results.importance, read_results(classification[0]).importance)
     assert pd.read_csv(folder / "importance.csv")["param"].tolist() == results.importance["param"].tolist()
+    sent = pickle.loads(pickle.dumps(_draw_in_worker(folder, ("importance.png",))))
+    assert sent[0] == ["importance.png"]
+    pd.testing.assert_frame_equal(sent[1], results.importance)
