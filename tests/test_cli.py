@@ -133,12 +133,16 @@ def test_force_says_where_the_old_files_went_and_report_prints_what_run_printed(
     assert header and header[0] in report.stdout.splitlines()  # the same columns, in the same order
 
 
-def test_a_run_on_workers_ends_without_a_word_after_it(tmp_path):
+def test_a_run_on_workers_draws_there_and_ends_without_a_word_after_it(tmp_path):
+    # The command line draws its figures on the search's two workers (this process never imports matplotlib).
     # loky's resource tracker once warned of "leaked semlock objects" after the process had ended, for it
     # skipped its finalizers to exit fast; the tracker shares our stderr, so its words would be captured here.
-    result = cli("run", "--out", str(tmp_path / "exp"), *sets([*QUICK, "train.epochs=1", "search.repeats=1"]),
-                 "--n-jobs", "2", "--no-plots", "--quiet")
+    folder = tmp_path / "exp"
+    result = cli("run", "--out", str(folder), *sets([*QUICK, "train.epochs=2", "search.repeats=1"]), "--n-jobs", "2",
+                 "--quiet")
     assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert len(list((folder / "plots").glob("*.png"))) == 8 and (folder / "importance.csv").is_file()
+    assert "plots/importance.png" in (folder / "report.md").read_text()
 
 
 def test_timings_prints_every_phase_on_stderr(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -110,9 +111,12 @@ class LocalPool(Executor):
 
     def plot_pool(self):
         """The search's own workers, two or more: they draw the figures at once while this process waits (and
-        never imports matplotlib). With one worker, or none started (trials run here, or all resumed), the
-        figures are drawn here: starting workers for them would cost about what they save."""
-        return _pool(self.workers) if self._started and self.workers >= 2 else None
+        never imports matplotlib). The figures are drawn here instead where that is cheaper: with one worker,
+        none started (trials run here, or all resumed), or matplotlib already imported here (a notebook, a
+        script that plots), as each worker would pay its import (and scikit-learn's, for the importance)."""
+        if not self._started or self.workers < 2 or "matplotlib.figure" in sys.modules:
+            return None
+        return _pool(self.workers)
 
     def run(self, specs: list[TrialSpec], data: list[TrialData]) -> Iterator[TrialRecord]:
         workers = min(self.workers, len(specs))
@@ -176,8 +180,6 @@ def release_workers() -> None:
     """End this process's idle local workers now, without waiting for them (they have no trial left: loky's
     exit handler would otherwise send each a stop and join it, a few tenths of a second at exit). For a
     process about to end; a later search in this process starts a new pool."""
-    import sys
-
     reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(reusable, "_executor", None)
     if executor is None:
