@@ -158,8 +158,8 @@ def test_labels_and_log_scale_detection():
 
 def test_figures_drawn_in_two_tasks_are_the_same_pngs(classification, tmp_path):
     # Two tasks at once, as on the search's worker processes (threads here: the drawing is the same code, and
-    # what a task sends back is checked to pickle, as a process pool would need; the notebook runs the real
-    # thing on two worker processes).
+    # what a task sends back is checked to pickle, as a process pool would need; test_cli runs the real thing
+    # on two worker processes).
     import pickle
     from concurrent.futures import ThreadPoolExecutor
 
