@@ -115,9 +115,10 @@ def _fold_features(splits: Splits, fold: int, scale: str, missing: str) -> tuple
 
 def fit_rows(X: np.ndarray, index: np.ndarray, scale: str) -> Preprocessor:
     """`Preprocessor.fit(X[index], scale)` for an unnamed array, the same bit for bit, without a copy of the rows:
-    min and max are exact in any order, so MinMaxScaler.partial_fit over slices of the rows learns what fit
-    learns on them all; StandardScaler's sums run down each column in row order, so it is fitted on a copy of
-    a few columns at a time (`_standard_by_columns`); "none" reads no rows."""
+    min and max are exact in any order, so MinMaxScaler's figures come from the minima and maxima of slices of
+    the rows (scikit-learn's own partial_fit where a column holds NaN or inf); StandardScaler's sums run down
+    each column in row order, so it is fitted on a copy of a few columns at a time (`_standard_by_columns`);
+    "none" reads no rows."""
     n = X.shape[1]
     if scale == "standard" and n:
         return Preprocessor(None, n, _standard_by_columns(X, index), impute=False)
@@ -137,13 +138,17 @@ def fit_rows(X: np.ndarray, index: np.ndarray, scale: str) -> Preprocessor:
 
 def _minmax_by_rows(X: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """`minmax_scale(X[index])` from the minima and maxima of a slice of rows at a time (exact in any order)."""
-    dtype = minmax_dtype(X.dtype)
+    return minmax_from_range(*_column_ranges(X, index, minmax_dtype(X.dtype)))
+
+
+def _column_ranges(X: np.ndarray, index: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's (minima, maxima) over the rows `index`, in `dtype`, gathered a slice of rows at a time."""
     low = high = None
     for start in range(0, len(index), SLICE_ROWS):
         chunk = X[index[start:start + SLICE_ROWS]].astype(dtype, copy=False)
         low = chunk.min(axis=0) if low is None else np.minimum(low, chunk.min(axis=0))
         high = chunk.max(axis=0) if high is None else np.maximum(high, chunk.max(axis=0))
-    return minmax_from_range(low, high)
+    return low, high
 
 
 def _standard_by_columns(X: np.ndarray, index: np.ndarray) -> Affine:
@@ -181,9 +186,5 @@ def scaled_rows(preprocessor: Preprocessor, X: np.ndarray, index: np.ndarray | N
 
 def rows_range(X: np.ndarray, index: np.ndarray) -> tuple[float, float]:
     """(min, max) of the rows `index` of an array, a slice at a time."""
-    low = high = None
-    for start in range(0, len(index), SLICE_ROWS):
-        chunk = X[index[start:start + SLICE_ROWS]]
-        low = np.min(chunk) if low is None else min(low, np.min(chunk))
-        high = np.max(chunk) if high is None else max(high, np.max(chunk))
-    return float(low), float(high)
+    low, high = _column_ranges(X, index, X.dtype)
+    return float(low.min()), float(high.max())

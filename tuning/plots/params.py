@@ -285,7 +285,7 @@ def plot_parallel_coordinates(results: Results) -> Figure | None:
     ax.xaxis.tick_top()
     ax.set_yticks([])
     ax.set_xlim(-0.5, len(names) - 0.6)
-    ax.set_ylim(UNUSED - 0.06 if any(h == UNUSED for h, _ in sum(ticks, [])) else -0.05, 1.05)
+    ax.set_ylim(UNUSED - 0.06 if board[results.params].isna().any(axis=None) else -0.05, 1.05)
     for side in ("left", "right", "bottom", "top"):
         ax.spines[side].set_visible(False)
     layout(fig, f"Every configuration ({len(board)}) across the searched parameters, coloured by its mean "
